@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class CoreConfig(AppConfig):
+    name = "mergeassist.core"
+    verbose_name = "MergeAssist"

@@ -1,0 +1,87 @@
+"""Candidate duplicate pairs, the clusters they form, and the scans that found them."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from mergeassist.crm.models import Customer
+
+
+class ScanRun(models.Model):
+    """One run of the duplicate scan over the snapshot."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    threshold = models.FloatField()
+    customers_scanned = models.PositiveIntegerField(default=0)
+    candidate_pairs = models.PositiveIntegerField(default=0)
+    pairs_created = models.PositiveIntegerField(default=0)
+    pairs_rescored = models.PositiveIntegerField(default=0)
+    pairs_retired = models.PositiveIntegerField(default=0)
+    pairs_kept_decided = models.PositiveIntegerField(default=0)
+    clusters = models.PositiveIntegerField(default=0)
+    error_message = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["-started_at"]
+        get_latest_by = "started_at"
+
+
+class Cluster(models.Model):
+    """Customers joined by pairs over the threshold; the weakest link shows chains (A~B~C, A≠C)."""
+
+    scan = models.ForeignKey(ScanRun, on_delete=models.CASCADE, related_name="cluster_set")
+    size = models.PositiveIntegerField()
+    weakest_score = models.FloatField()
+    weakest_pair_key = models.CharField(max_length=140)
+
+    class Meta:
+        ordering = ["-size", "weakest_score"]
+
+
+class CandidatePair(models.Model):
+    """Two customers the scan thinks may be one person. The key is order-independent."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        REJECTED = "rejected", "Not a duplicate"
+        MERGING = "merging", "Merging"
+        MERGED = "merged", "Merged"
+        FAILED = "failed", "Failed"
+        UNKNOWN = "unknown", "Outcome unknown"
+        RETIRED = "retired", "Retired"
+
+    # "<smaller id>|<larger id>", so A~B and B~A are one pair across scans.
+    pair_key = models.CharField(max_length=140, unique=True)
+    customer_a = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="+")
+    customer_b = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="+")
+    score = models.FloatField(db_index=True)
+    explanation = models.JSONField(default=list)
+    cluster = models.ForeignKey(Cluster, null=True, blank=True, on_delete=models.SET_NULL, related_name="pairs")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING, db_index=True)
+    first_seen_at = models.DateTimeField(default=timezone.now)
+    last_scored_at = models.DateTimeField(default=timezone.now)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-score", "id"]
+        indexes = [models.Index(fields=["state", "-score"])]
+
+    def __str__(self) -> str:
+        return f"{self.pair_key} ({self.score:.0f}, {self.state})"
+
+    @property
+    def is_decided(self) -> bool:
+        """Decided pairs keep their state across re-scans: a rejection is for good."""
+        return self.state != self.State.PENDING
