@@ -9,6 +9,9 @@ from django.contrib.auth.models import Group, User
 
 from mergeassist.core.roles import AUDITORS, REVIEWERS
 
+# The live sandbox fixtures (`crm_sandbox`) live beside the sandbox's own tests.
+pytest_plugins = ["tests.sandbox_fixtures"]
+
 # Playwright's sync API runs an event loop in the test thread; Django refuses DB access from there
 # without this. Tests still run one at a time.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
