@@ -1,0 +1,15 @@
+"""Duplicate-detection engine: pure Python (no Django), plain records in, scored pairs out.
+
+    from mergeassist.matching import Record, MatchConfig, find_duplicates, normalise_record
+
+See docs/matching.md for how it works and how the defaults were measured.
+"""
+
+from .clusters import Cluster
+from .engine import MatchResult, ScoredPair, find_duplicates, normalise_record
+from .records import DEFAULT_THRESHOLD, DEFAULT_WEIGHTS, FieldRule, MatchConfig, Record
+
+__all__ = [
+    "Cluster", "DEFAULT_THRESHOLD", "DEFAULT_WEIGHTS", "FieldRule", "MatchConfig", "MatchResult",
+    "Record", "ScoredPair", "find_duplicates", "normalise_record",
+]

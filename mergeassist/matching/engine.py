@@ -1,0 +1,223 @@
+"""find_duplicates: normalise, block, score, explain, cluster."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import normalise as n
+from .blocking import candidate_pairs
+from .clusters import Cluster, build_clusters
+from .columns import Columns, normalise_columns
+from .records import FieldRule, MatchConfig
+from .scoring import FIELD_ORDER, PairSimilarities, compare_pairs, field_points
+
+
+class _Explainer:
+    """Holds what explanations need, so they are built only for pairs someone looks at."""
+
+    def __init__(self, columns: Columns, rules: dict[str, FieldRule]) -> None:
+        self.columns = columns
+        self.rules = rules
+
+    def explain(self, row_a: int, row_b: int) -> list[dict[str, Any]]:
+        rows_a, rows_b = np.array([row_a]), np.array([row_b])
+        similarity = compare_pairs(self.columns, rows_a, rows_b, self.rules)
+        points = field_points(similarity, self.rules)
+        swapped = bool(similarity.names_swapped[0])
+        values = _field_values(self.columns, row_a, row_b, swapped)
+        explanation: list[dict[str, Any]] = []
+        for name in FIELD_ORDER:
+            value_a, value_b = values[name]
+            raw = float(similarity.by_field[name][0])
+            notes: list[str] = []
+            if name in ("first_name", "last_name") and swapped:
+                notes.append("first and last name swapped")
+            if name == "first_name" and similarity.nickname[0]:
+                notes.append("nickname")
+            if name == "email" and similarity.shared_mailbox[0]:
+                notes.append("shared mailbox: weak evidence")
+            if raw != raw:  # NaN
+                notes.append("missing")
+            explanation.append(
+                {
+                    "field": name,
+                    "value_a": value_a,
+                    "value_b": value_b,
+                    "similarity": None if raw != raw else round(raw, 3),
+                    "weight": self.rules[name].weight,
+                    "points": round(float(points[name][0]), 2),
+                    "note": "; ".join(notes),
+                }
+            )
+        return explanation
+
+
+def _field_values(columns: Columns, row_a: int, row_b: int, swapped: bool) -> dict[str, tuple[str, str]]:
+    first_b = columns.last.value(row_b) if swapped else columns.first.value(row_b)
+    last_b = columns.first.value(row_b) if swapped else columns.last.value(row_b)
+
+    def address(row: int) -> str:
+        unit = columns.unit.value(row)
+        return columns.street.value(row) + (f" #{unit}" if unit else "")
+
+    return {
+        "first_name": (columns.first.value(row_a), first_b),
+        "last_name": (columns.last.value(row_a), last_b),
+        "email": (columns.email.value(row_a), columns.email.value(row_b)),
+        "phone": (columns.phone.value(row_a), columns.phone.value(row_b)),
+        "company": (columns.company.value(row_a), columns.company.value(row_b)),
+        "address": (address(row_a), address(row_b)),
+        "city": (columns.city.value(row_a), columns.city.value(row_b)),
+        "zip": (columns.zip.value(row_a), columns.zip.value(row_b)),
+        "state": (columns.state.value(row_a), columns.state.value(row_b)),
+    }
+
+
+class ScoredPair:
+    """One candidate pair worth showing. `explanation` is built on first access."""
+
+    __slots__ = ("id_a", "id_b", "score", "is_match", "_rows", "_explainer", "_explanation")
+
+    def __init__(self, id_a: str, id_b: str, score: float, is_match: bool, rows: tuple[int, int], explainer: _Explainer) -> None:
+        self.id_a = id_a
+        self.id_b = id_b
+        self.score = score
+        self.is_match = is_match
+        self._rows = rows
+        self._explainer = explainer
+        self._explanation: list[dict[str, Any]] | None = None
+
+    @property
+    def pair_key(self) -> tuple[str, str]:
+        """The same for (a, b) and (b, a): id_a is always the smaller id."""
+        return (self.id_a, self.id_b)
+
+    @property
+    def explanation(self) -> list[dict[str, Any]]:
+        """Per field: both normalised values, similarity (0-1 or None), weight, points added."""
+        if self._explanation is None:
+            self._explanation = self._explainer.explain(*self._rows)
+        return self._explanation
+
+    def __repr__(self) -> str:
+        return f"ScoredPair({self.id_a!r}, {self.id_b!r}, score={self.score}, is_match={self.is_match})"
+
+
+@dataclass(slots=True)
+class MatchResult:
+    pairs: list[ScoredPair]
+    clusters: list[Cluster]
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+def _id_order(ids: list[str]) -> np.ndarray:
+    """Rank of each id: numeric order when every id is made of digits, else text order."""
+    if ids and all(value.isdigit() for value in ids):
+        keys: list[Any] = [int(value) for value in ids]
+    else:
+        keys = ids
+    order = sorted(range(len(ids)), key=keys.__getitem__)
+    ranks = np.empty(len(ids), dtype=np.int64)
+    ranks[order] = np.arange(len(ids))
+    return ranks
+
+
+def score_candidates(columns: Columns, rows_a: np.ndarray, rows_b: np.ndarray, rules: dict[str, FieldRule], chunk: int = 2_000_000) -> np.ndarray:
+    """0-100 score per pair: the sum of every field's points, clamped. Chunked to bound memory."""
+    scores = np.empty(rows_a.size, dtype=np.float32)
+    for start in range(0, rows_a.size, chunk):
+        stop = start + chunk
+        similarity: PairSimilarities = compare_pairs(columns, rows_a[start:stop], rows_b[start:stop], rules)
+        points = field_points(similarity, rules)
+        total = np.zeros(min(stop, rows_a.size) - start, dtype=np.float32)
+        for value in points.values():
+            total += value
+        scores[start:stop] = np.clip(total, 0.0, 100.0)
+    return scores
+
+
+def find_duplicates(records: Sequence[Any], config: MatchConfig | None = None) -> MatchResult:
+    """Pairs of records that look like one customer, scored and explained, and their clusters.
+
+    Records need the attributes of `Record` (missing ones count as empty). Pairs scoring at least
+    `config.report_floor` are returned, best first; those at or above `config.threshold` are
+    matches and form the clusters.
+    """
+    config = config or MatchConfig()
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+
+    ids = [str(record.id) for record in records]
+    columns = normalise_columns(records, config.phone_region)
+    timings["normalise_s"] = time.perf_counter() - started
+
+    mark = time.perf_counter()
+    rows_a, rows_b, blocking = candidate_pairs(columns, config.max_block_size, config.window)
+    timings["blocking_s"] = time.perf_counter() - mark
+
+    mark = time.perf_counter()
+    scores = score_candidates(columns, rows_a, rows_b, config.rules)
+    timings["scoring_s"] = time.perf_counter() - mark
+
+    mark = time.perf_counter()
+    reported = np.flatnonzero(scores >= config.report_floor)
+    reported = reported[np.argsort(-scores[reported], kind="stable")]
+    ranks = _id_order(ids)
+    explainer = _Explainer(columns, config.rules)
+    pairs: list[ScoredPair] = []
+    edges: list[tuple[str, str, float]] = []
+    for index in reported.tolist():
+        row_a, row_b = int(rows_a[index]), int(rows_b[index])
+        if ranks[row_a] > ranks[row_b]:
+            row_a, row_b = row_b, row_a
+        score = round(float(scores[index]), 1)
+        is_match = score >= config.threshold
+        pairs.append(ScoredPair(ids[row_a], ids[row_b], score, is_match, (row_a, row_b), explainer))
+        if is_match:
+            edges.append((ids[row_a], ids[row_b], score))
+    id_rank = {pair.id_a: int(ranks[pair._rows[0]]) for pair in pairs if pair.is_match}
+    id_rank.update({pair.id_b: int(ranks[pair._rows[1]]) for pair in pairs if pair.is_match})
+    clusters = build_clusters(edges, id_rank)
+    timings["clustering_s"] = time.perf_counter() - mark
+    timings["total_s"] = time.perf_counter() - started
+
+    stats: dict[str, Any] = {
+        "records": len(records),
+        "candidate_pairs": int(rows_a.size),
+        "candidate_pairs_by_key": blocking.pairs_by_key,
+        "windowed_blocks_by_key": blocking.windowed_blocks_by_key,
+        "reported_pairs": len(pairs),
+        "matches": len(edges),
+        "clusters": len(clusters),
+        **{key: round(value, 3) for key, value in timings.items()},
+    }
+    return MatchResult(pairs=pairs, clusters=clusters, stats=stats)
+
+
+def normalise_record(record: Any, region: str = "US") -> dict[str, str]:
+    """The normalised search values of one record ("" when missing), for the sync's search columns."""
+    first = n.normalise_name(getattr(record, "name_first", None))
+    last = n.normalise_name(getattr(record, "name_last", None))
+    _, street, unit = n.normalise_address(getattr(record, "address1", None), getattr(record, "address2", None))
+    locality = " ".join(
+        part
+        for part in (
+            n.normalise_city(getattr(record, "city", None)),
+            n.normalise_state(getattr(record, "state", None)),
+            n.normalise_postcode(getattr(record, "zip", None)).lower(),
+        )
+        if part
+    )
+    address = " ".join(part for part in (street, f"#{unit}" if unit else "", locality) if part)
+    return {
+        "name": " ".join(part for part in (first, last) if part),
+        "email": n.normalise_email(getattr(record, "email", None)),
+        "phone": n.normalise_phone(getattr(record, "phone", None), region),
+        "company": n.normalise_company(getattr(record, "company_name", None)),
+        "address": address,
+    }
