@@ -36,6 +36,11 @@ class Customer(models.Model):
     is_gone = models.BooleanField(default=False, db_index=True)
     gone_at = models.DateTimeField(null=True, blank=True)
     synced_at = models.DateTimeField(default=timezone.now)
+    # The last sync run that saw the customer in the CRM. A full run that completes marks every
+    # customer it did not see as gone, without holding the set of seen ids in memory.
+    last_seen_run = models.ForeignKey(
+        "SyncRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=True
+    )
 
     class Meta:
         ordering = ["crm_id_number", "crm_id"]

@@ -1,0 +1,78 @@
+"""`manage.py sync_customers [--full]`: copy the CRM's customers into the local snapshot."""
+
+from __future__ import annotations
+
+import signal
+from types import FrameType
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from mergeassist.crm.errors import CrmError
+from mergeassist.crm.models import SyncRun
+from mergeassist.crm.sync import SyncAlreadyRunning, SyncProgress, run_sync
+
+
+class Command(BaseCommand):
+    help = (
+        "Sync customers from the CRM into the snapshot: incremental (changes since the last run) unless "
+        "--full. A run that stopped part-way is resumed from where it stopped."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--full",
+            action="store_true",
+            help="read every customer and mark those no longer in the CRM as gone",
+        )
+
+    def handle(self, *, full: bool, **options: object) -> None:
+        previous_sigterm = _stop_cleanly_on_sigterm()
+        try:
+            run = run_sync(full=full, on_progress=self._print_progress)
+        except SyncAlreadyRunning as exc:
+            raise CommandError(str(exc)) from None
+        except CrmError as exc:
+            # One line an operator can act on; the run is marked failed and the next one resumes it.
+            raise CommandError(exc.message) from None
+        except KeyboardInterrupt:
+            raise CommandError("Interrupted. The next sync_customers resumes where this one stopped.") from None
+        finally:
+            _restore_sigterm(previous_sigterm)
+        self.stdout.write(self.style.SUCCESS(_summary(run)))
+
+    def _print_progress(self, progress: SyncProgress) -> None:
+        run = progress.run
+        if run.status == SyncRun.Status.SUCCEEDED:
+            return
+        expected = f"/{run.total_expected:,}" if run.total_expected is not None else ""
+        self.stdout.write(
+            f"page {run.pages_fetched:,}: {run.customers_seen:,}{expected} customers "
+            f"({run.customers_created:,} new, {run.customers_updated:,} updated), "
+            f"{run.requests_made:,} requests, {progress.rate:,.0f} customers/s"
+        )
+
+
+def _summary(run: SyncRun) -> str:
+    duration = run.duration_seconds or 0.0
+    return (
+        f"{run.get_kind_display()} sync done in {duration:.1f}s: {run.customers_seen:,} customers "
+        f"({run.customers_created:,} new, {run.customers_updated:,} updated, {run.customers_gone:,} gone), "
+        f"{run.pages_fetched:,} pages, {run.requests_made:,} requests."
+    )
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _stop_cleanly_on_sigterm() -> object:
+    # A worker or supervisor stops us with SIGTERM: end like Ctrl-C, so the run row says it stopped.
+    try:
+        return signal.signal(signal.SIGTERM, _raise_interrupt)
+    except ValueError:  # not the main thread (e.g. called from a test server thread)
+        return None
+
+
+def _restore_sigterm(previous: object) -> None:
+    if previous is not None:
+        signal.signal(signal.SIGTERM, previous)  # type: ignore[arg-type]

@@ -1,0 +1,362 @@
+"""Copy the CRM's customers into the local snapshot (`Customer`), one page at a time.
+
+Full runs page by id (`sort=id`, `filter[id.gte]=<last id + 1>`), so customers added or removed
+while the run goes neither shift a page nor make one row appear twice. Each page is upserted by
+crm_id in one transaction together with the run's cursor, so a run that stops (crash, Ctrl-C, the
+CRM going down) resumes after the last committed id. Only a full pass that reached the end marks
+customers it did not see as gone.
+
+Incremental runs read `sort=-updated_at` until they reach the previous run's watermark. Upserts are
+idempotent, so reading a row twice is harmless; a row vanishing mid-run (which shifts the pages up
+by one) restarts the read from page 1 so nothing is skipped.
+
+Memory stays flat: only the current page is held; gone-marking is one UPDATE.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import reset_queries, transaction
+from django.utils import timezone
+
+from mergeassist.crm.client import CrmClient
+from mergeassist.crm.errors import CrmError, CrmUnexpectedResponse
+from mergeassist.crm.models import Customer, SyncRun
+from mergeassist.crm.types import CORE_FIELDS, EXPANSIONS, CrmCustomer
+from mergeassist.matching import Record, normalise_record
+
+logger = logging.getLogger(__name__)
+
+PAGE_SIZE = 100
+INCLUDE = EXPANSIONS
+# A running run whose heartbeat is older than this is presumed dead and is resumed. Longer than the
+# worst wait inside one page (retries honouring Retry-After up to 60 s each).
+STALE_AFTER = timedelta(minutes=10)
+# A row vanishing mid-way through an incremental run restarts it; a CRM that keeps changing
+# under us gets a few tries, then the run goes on (the next run overlaps anyway).
+MAX_INCREMENTAL_RESTARTS = 3
+
+# Customer columns a sync rewrites on every upsert.
+_UPDATED_COLUMNS = [
+    "crm_id_number",
+    *CORE_FIELDS,
+    "crm_created_at",
+    "crm_updated_at",
+    "raw",
+    "search_name",
+    "search_email",
+    "search_phone",
+    "search_company",
+    "is_gone",
+    "gone_at",
+    "synced_at",
+    "last_seen_run",
+]
+
+
+class SyncAlreadyRunning(Exception):
+    def __init__(self, run: SyncRun) -> None:
+        self.run = run
+        super().__init__(
+            f"A {run.get_kind_display().lower()} sync is already running (started "
+            f"{run.started_at:%Y-%m-%d %H:%M:%S} UTC, last heartbeat {run.heartbeat_at:%H:%M:%S} UTC)."
+        )
+
+
+@dataclass
+class SyncProgress:
+    """What this process did, for progress lines; the run row holds the totals across resumes."""
+
+    run: SyncRun
+    started: float = field(default_factory=time.monotonic)
+    customers_this_process: int = 0
+
+    @property
+    def rate(self) -> float:
+        elapsed = time.monotonic() - self.started
+        return self.customers_this_process / elapsed if elapsed > 0 else 0.0
+
+
+ProgressCallback = Callable[[SyncProgress], None]
+
+
+def run_sync(
+    *, full: bool = False, client: CrmClient | None = None, on_progress: ProgressCallback | None = None
+) -> SyncRun:
+    """Sync the snapshot with the CRM and return the finished run.
+
+    Resumes an unfinished full run if there is one; otherwise runs a full sync when `full` is set
+    or no sync has ever succeeded, and an incremental one when not. Raises `SyncAlreadyRunning`
+    if another live process is syncing, and `CrmError` when the CRM fails (the run is then marked
+    failed and the next call resumes it).
+    """
+    client = client or CrmClient.from_settings()
+    run = start_or_resume_run(full=full)
+    progress = SyncProgress(run)
+    try:
+        if run.kind == SyncRun.Kind.FULL:
+            _sync_full(run, client, progress, on_progress)
+        else:
+            _sync_incremental(run, client, progress, on_progress)
+    except BaseException as exc:  # KeyboardInterrupt too: the row must not claim to be running
+        _mark_failed(run, exc)
+        raise
+    return run
+
+
+def start_or_resume_run(*, full: bool) -> SyncRun:
+    """The run to work on now: a resumed unfinished full run, or a new one."""
+    # One transaction: on SQLite (IMMEDIATE mode) it holds the write lock, so two commands
+    # starting together cannot both decide that no sync is running.
+    with transaction.atomic():
+        now = timezone.now()
+        running = SyncRun.objects.filter(status=SyncRun.Status.RUNNING)
+        live = running.filter(heartbeat_at__gte=now - STALE_AFTER).first()
+        if live is not None:
+            raise SyncAlreadyRunning(live)
+        for dead in running:
+            logger.warning("Sync run %s stopped without finishing (last heartbeat %s)", dead.pk, dead.heartbeat_at)
+        running.update(
+            status=SyncRun.Status.FAILED, finished_at=now, error_message="Stopped without finishing (no heartbeat)."
+        )
+
+        unfinished = _unfinished_full_run()
+        if unfinished is not None:
+            unfinished.status = SyncRun.Status.RUNNING
+            unfinished.heartbeat_at = now
+            unfinished.finished_at = None
+            unfinished.error_message = ""
+            unfinished.save(update_fields=["status", "heartbeat_at", "finished_at", "error_message"])
+            logger.info("Resuming full sync run %s after customer id %s", unfinished.pk, unfinished.cursor or "-")
+            return unfinished
+
+        kind = SyncRun.Kind.FULL if full or last_succeeded_run() is None else SyncRun.Kind.INCREMENTAL
+        return SyncRun.objects.create(kind=kind, started_at=now, heartbeat_at=now)
+
+
+def last_succeeded_run() -> SyncRun | None:
+    return SyncRun.objects.filter(status=SyncRun.Status.SUCCEEDED).order_by("-finished_at").first()
+
+
+def _unfinished_full_run() -> SyncRun | None:
+    """The newest full run, if it never completed its pass (and so still owes the gone-marking)."""
+    newest_full = SyncRun.objects.filter(kind=SyncRun.Kind.FULL).order_by("-started_at", "-pk").first()
+    if newest_full is None or newest_full.status == SyncRun.Status.SUCCEEDED:
+        return None
+    return newest_full
+
+
+# -- full runs ----------------------------------------------------------------------------------
+
+
+def _sync_full(run: SyncRun, client: CrmClient, progress: SyncProgress, on_progress: ProgressCallback | None) -> None:
+    if run.watermark is None:
+        # The newest change *before* reading anything: whatever changes during the pass is newer,
+        # so the next incremental run picks it up even if the pass had already gone by.
+        run.watermark = _newest_updated_at(client)
+        run.save(update_fields=["watermark"])
+    after_id = int(run.cursor) if run.cursor else 0
+    requests_before = client.requests_made
+    while True:
+        page = client.list_customers(
+            page=1, per_page=PAGE_SIZE, include=INCLUDE, filters={"id.gte": str(after_id + 1)}, sort="id"
+        )
+        last_id = _check_id_order(page.customers, after_id)
+        with transaction.atomic():
+            created, updated = upsert_customers(page.customers, run)
+            _count_page(run, page.customers, created, updated, client.requests_made - requests_before)
+            requests_before = client.requests_made
+            if last_id is not None:
+                run.cursor = str(last_id)
+            run.total_expected = run.customers_seen - len(page.customers) + page.total
+            run.save()
+        _report(progress, len(page.customers), on_progress)
+        if page.is_last:
+            break
+        after_id = last_id if last_id is not None else after_id
+
+    with transaction.atomic():
+        run.customers_gone = mark_unseen_customers_gone(run)
+        _finish(run)
+    _report(progress, 0, on_progress)
+
+
+def _check_id_order(customers: list[CrmCustomer], after_id: int) -> int | None:
+    """The page's last id; refuses a page that is not in ascending numeric id order after `after_id`.
+
+    Keyset paging is only lossless if the CRM sorts and filters ids as numbers; if it ever stops
+    doing so the sync must stop rather than silently skip customers.
+    """
+    previous = after_id
+    for customer in customers:
+        number = _id_number(customer.id)
+        if number is None or number <= previous:
+            raise CrmUnexpectedResponse(
+                f"The CRM did not list customers in numeric id order (got id {customer.id!r} after {previous}); "
+                "the sync stopped so that no customer is skipped."
+            )
+        previous = number
+    return previous if customers else None
+
+
+def mark_unseen_customers_gone(run: SyncRun) -> int:
+    """After a complete full pass: customers the pass never saw are no longer in the CRM."""
+    return (
+        Customer.objects.filter(is_gone=False)
+        .exclude(last_seen_run=run)
+        .update(is_gone=True, gone_at=timezone.now())
+    )
+
+
+def _newest_updated_at(client: CrmClient) -> datetime | None:
+    page = client.list_customers(page=1, per_page=1, sort="-updated_at")
+    return page.customers[0].updated_at if page.customers else None
+
+
+# -- incremental runs ---------------------------------------------------------------------------
+
+
+def _sync_incremental(
+    run: SyncRun, client: CrmClient, progress: SyncProgress, on_progress: ProgressCallback | None
+) -> None:
+    previous = last_succeeded_run()
+    since = previous.watermark if previous else None
+    requests_before = client.requests_made
+    page_number, restarts, previous_total = 1, 0, None
+    while True:
+        page = client.list_customers(page=page_number, per_page=PAGE_SIZE, include=INCLUDE, sort="-updated_at")
+        if previous_total is not None and page.total < previous_total and restarts < MAX_INCREMENTAL_RESTARTS:
+            # A customer vanished (merged or deleted) since the last page: every later row moved up
+            # one place and the first of this page was skipped. Read again from the top.
+            logger.info("Customers vanished during incremental sync %s; reading again from page 1", run.pk)
+            page_number, restarts, previous_total = 1, restarts + 1, None
+            continue
+        previous_total = page.total
+        if page_number == 1 and run.watermark is None and page.customers:
+            # The newest change when the run began; anything changed later is newer still, so the
+            # next run's stop point cannot skip it (the page it moved to was read already).
+            run.watermark = page.customers[0].updated_at
+        changed = [c for c in page.customers if since is None or c.updated_at is None or c.updated_at >= since]
+        with transaction.atomic():
+            created, updated = upsert_customers(changed, run)
+            _count_page(run, changed, created, updated, client.requests_made - requests_before)
+            requests_before = client.requests_made
+            run.cursor = str(page_number)
+            run.save()
+        _report(progress, len(changed), on_progress)
+        if len(changed) < len(page.customers) or page.is_last:
+            break
+        page_number += 1
+
+    if run.watermark is None:
+        run.watermark = since
+    _finish(run)
+    _report(progress, 0, on_progress)
+
+
+# -- writing the snapshot -----------------------------------------------------------------------
+
+
+def upsert_customers(customers: list[CrmCustomer], run: SyncRun) -> tuple[int, int]:
+    """Insert or update one page of customers by crm_id; returns (created, updated)."""
+    by_id = {customer.id: customer for customer in customers}  # one row per id, or PostgreSQL refuses
+    if not by_id:
+        return 0, 0
+    existing = set(Customer.objects.filter(crm_id__in=by_id).values_list("crm_id", flat=True))
+    now = timezone.now()
+    Customer.objects.bulk_create(
+        [snapshot_row(customer, run, now) for customer in by_id.values()],
+        update_conflicts=True,
+        unique_fields=["crm_id"],
+        update_fields=_UPDATED_COLUMNS,
+    )
+    created = len(by_id.keys() - existing)
+    return created, len(by_id) - created
+
+
+def snapshot_row(customer: CrmCustomer, run: SyncRun, now: datetime) -> Customer:
+    row = Customer(
+        crm_id=customer.id,
+        crm_id_number=_id_number(customer.id),
+        crm_created_at=customer.created_at,
+        crm_updated_at=customer.updated_at,
+        raw=customer.raw,
+        is_gone=False,
+        gone_at=None,
+        synced_at=now,
+        last_seen_run=run,
+        **search_columns(customer),
+    )
+    for key in CORE_FIELDS:
+        # The snapshot stores "" for a missing value; `raw` keeps the CRM's own None or "".
+        setattr(row, key, _fit(key, getattr(customer, key) or ""))
+    return row
+
+
+def search_columns(customer: CrmCustomer) -> dict[str, str]:
+    """The normalised columns the customer search and the matcher's blocking use."""
+    record = Record(id=customer.id, **{key: getattr(customer, key) for key in CORE_FIELDS})
+    normalised = normalise_record(record, region=settings.MERGEASSIST_PHONE_REGION)
+    return {
+        "search_name": _fit("search_name", normalised.get("name") or ""),
+        "search_email": _fit("search_email", normalised.get("email") or ""),
+        "search_phone": _fit("search_phone", normalised.get("phone") or ""),
+        "search_company": _fit("search_company", normalised.get("company") or ""),
+    }
+
+
+def _fit(column: str, value: str) -> str:
+    # PostgreSQL refuses an over-long value and would fail the whole page; the full value is in `raw`.
+    max_length = Customer._meta.get_field(column).max_length
+    return value[:max_length] if max_length else value
+
+
+def _id_number(crm_id: str) -> int | None:
+    return int(crm_id) if crm_id.isdigit() else None
+
+
+# -- the run row --------------------------------------------------------------------------------
+
+
+def _count_page(run: SyncRun, customers: list[CrmCustomer], created: int, updated: int, requests: int) -> None:
+    run.pages_fetched += 1
+    run.requests_made += requests
+    run.customers_seen += len(customers)
+    run.customers_created += created
+    run.customers_updated += updated
+    run.heartbeat_at = timezone.now()
+
+
+def _report(progress: SyncProgress, customers: int, on_progress: ProgressCallback | None) -> None:
+    progress.customers_this_process += customers
+    # DEBUG keeps every query's SQL; a page's bulk upsert is large, so drop them as we go.
+    reset_queries()
+    if on_progress is not None:
+        on_progress(progress)
+
+
+def _finish(run: SyncRun) -> None:
+    run.status = SyncRun.Status.SUCCEEDED
+    run.finished_at = run.heartbeat_at = timezone.now()
+    run.save()
+
+
+def _mark_failed(run: SyncRun, exc: BaseException) -> None:
+    if isinstance(exc, CrmError):
+        message = exc.message
+    elif isinstance(exc, KeyboardInterrupt):
+        message = "Interrupted."
+    else:
+        message = f"{type(exc).__name__}: {exc}"
+    # An update, not run.save(): the in-memory counters may be ahead of what was committed.
+    SyncRun.objects.filter(pk=run.pk).update(
+        status=SyncRun.Status.FAILED, finished_at=timezone.now(), error_message=message[:2000]
+    )
+    run.refresh_from_db()
+    logger.warning("Sync run %s failed: %s", run.pk, message)
