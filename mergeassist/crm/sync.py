@@ -6,9 +6,10 @@ crm_id in one transaction together with the run's cursor, so a run that stops (c
 CRM going down) resumes after the last committed id. Only a full pass that reached the end marks
 customers it did not see as gone.
 
-Incremental runs read `sort=-updated_at` until they reach the previous run's watermark. Upserts are
-idempotent, so reading a row twice is harmless; a row vanishing mid-run (which shifts the pages up
-by one) restarts the read from page 1 so nothing is skipped.
+Incremental runs read `sort=-updated_at` until they reach the previous run's watermark, then read
+by id past the highest id the snapshot knows (new customers whose updated_at is back-dated). Upserts
+are idempotent, so reading a row twice is harmless; a row vanishing mid-run (which shifts the pages
+up by one) restarts the read from page 1 so nothing is skipped.
 
 Memory stays flat: only the current page is held; gone-marking is one UPDATE.
 """
@@ -23,6 +24,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import reset_queries, transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from mergeassist.crm.client import CrmClient
@@ -76,6 +78,8 @@ class SyncProgress:
     run: SyncRun
     started: float = field(default_factory=time.monotonic)
     customers_this_process: int = 0
+    # The client's request counter when the run row was last told about it.
+    requests_counted: int = 0
 
     @property
     def rate(self) -> float:
@@ -98,7 +102,7 @@ def run_sync(
     """
     client = client or CrmClient.from_settings()
     run = start_or_resume_run(full=full)
-    progress = SyncProgress(run)
+    progress = SyncProgress(run, requests_counted=client.requests_made)
     try:
         if run.kind == SyncRun.Kind.FULL:
             _sync_full(run, client, progress, on_progress)
@@ -161,8 +165,17 @@ def _sync_full(run: SyncRun, client: CrmClient, progress: SyncProgress, on_progr
         # so the next incremental run picks it up even if the pass had already gone by.
         run.watermark = _newest_updated_at(client)
         run.save(update_fields=["watermark"])
-    after_id = int(run.cursor) if run.cursor else 0
-    requests_before = client.requests_made
+    _read_by_id(run, client, progress, on_progress, after_id=int(run.cursor) if run.cursor else 0)
+    with transaction.atomic():
+        run.customers_gone = mark_unseen_customers_gone(run)
+        _finish(run)
+    _report(progress, 0, on_progress)
+
+
+def _read_by_id(
+    run: SyncRun, client: CrmClient, progress: SyncProgress, on_progress: ProgressCallback | None, *, after_id: int
+) -> None:
+    """Upsert every customer with an id above `after_id`, a page at a time, saving the cursor with each."""
     while True:
         page = client.list_customers(
             page=1, per_page=PAGE_SIZE, include=INCLUDE, filters={"id.gte": str(after_id + 1)}, sort="id"
@@ -170,21 +183,17 @@ def _sync_full(run: SyncRun, client: CrmClient, progress: SyncProgress, on_progr
         last_id = _check_id_order(page.customers, after_id)
         with transaction.atomic():
             created, updated = upsert_customers(page.customers, run)
-            _count_page(run, page.customers, created, updated, client.requests_made - requests_before)
-            requests_before = client.requests_made
+            _count_page(run, progress, client, page.customers, created, updated)
             if last_id is not None:
                 run.cursor = str(last_id)
-            run.total_expected = run.customers_seen - len(page.customers) + page.total
+            if run.kind == SyncRun.Kind.FULL:
+                # What was read so far plus what is left from here on (`total` counts the filter).
+                run.total_expected = run.customers_seen - len(page.customers) + page.total
             run.save()
         _report(progress, len(page.customers), on_progress)
-        if page.is_last:
-            break
-        after_id = last_id if last_id is not None else after_id
-
-    with transaction.atomic():
-        run.customers_gone = mark_unseen_customers_gone(run)
-        _finish(run)
-    _report(progress, 0, on_progress)
+        if page.is_last or last_id is None:
+            return
+        after_id = last_id
 
 
 def _check_id_order(customers: list[CrmCustomer], after_id: int) -> int | None:
@@ -227,7 +236,25 @@ def _sync_incremental(
 ) -> None:
     previous = last_succeeded_run()
     since = previous.watermark if previous else None
-    requests_before = client.requests_made
+    _read_changed_since(since, run, client, progress, on_progress)
+    # Customers created with a back-dated updated_at (imports, the sandbox's seeded history) sort
+    # below the watermark; new customers always get higher ids, so read past the highest id we know.
+    highest_known = Customer.objects.aggregate(top=Max("crm_id_number"))["top"] or 0
+    _read_by_id(run, client, progress, on_progress, after_id=highest_known)
+    if run.watermark is None:
+        run.watermark = since
+    _finish(run)
+    _report(progress, 0, on_progress)
+
+
+def _read_changed_since(
+    since: datetime | None,
+    run: SyncRun,
+    client: CrmClient,
+    progress: SyncProgress,
+    on_progress: ProgressCallback | None,
+) -> None:
+    """Upsert customers newest change first, down to `since` (inclusive: upserts are idempotent)."""
     page_number, restarts, previous_total = 1, 0, None
     while True:
         page = client.list_customers(page=page_number, per_page=PAGE_SIZE, include=INCLUDE, sort="-updated_at")
@@ -245,19 +272,12 @@ def _sync_incremental(
         changed = [c for c in page.customers if since is None or c.updated_at is None or c.updated_at >= since]
         with transaction.atomic():
             created, updated = upsert_customers(changed, run)
-            _count_page(run, changed, created, updated, client.requests_made - requests_before)
-            requests_before = client.requests_made
-            run.cursor = str(page_number)
+            _count_page(run, progress, client, changed, created, updated)
             run.save()
         _report(progress, len(changed), on_progress)
         if len(changed) < len(page.customers) or page.is_last:
-            break
+            return
         page_number += 1
-
-    if run.watermark is None:
-        run.watermark = since
-    _finish(run)
-    _report(progress, 0, on_progress)
 
 
 # -- writing the snapshot -----------------------------------------------------------------------
@@ -324,9 +344,12 @@ def _id_number(crm_id: str) -> int | None:
 # -- the run row --------------------------------------------------------------------------------
 
 
-def _count_page(run: SyncRun, customers: list[CrmCustomer], created: int, updated: int, requests: int) -> None:
+def _count_page(
+    run: SyncRun, progress: SyncProgress, client: CrmClient, customers: list[CrmCustomer], created: int, updated: int
+) -> None:
     run.pages_fetched += 1
-    run.requests_made += requests
+    run.requests_made += client.requests_made - progress.requests_counted
+    progress.requests_counted = client.requests_made
     run.customers_seen += len(customers)
     run.customers_created += created
     run.customers_updated += updated
