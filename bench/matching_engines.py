@@ -1,0 +1,204 @@
+"""The engines under test, each run the same way: data file in, predicted match pairs out.
+
+Each `run_*` function is called inside its own child process (see bench_matching.py), reads the
+parquet file itself, and returns the predicted pairs as sorted int64 codes plus the candidate
+count. The wall clock covers everything from the file on disk to the clustered result; peak
+memory is the child's ru_maxrss read right after, before any bookkeeping for the benchmark.
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from matching_data import CORE_FIELDS, pair_codes
+
+
+@dataclass(slots=True)
+class EngineRun:
+    predicted: np.ndarray  # sorted int64 pair codes the engine calls a match
+    candidate_pairs: int  # pairs the engine compared after blocking
+    wall_s: float
+    peak_rss_mb: float
+    blocked_true_pairs: int | None = None  # filled after measuring, when the engine can say
+    notes: str = ""
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def _count_in(sorted_haystack: np.ndarray, needles: np.ndarray) -> int:
+    """How many of `needles` are in the sorted array `sorted_haystack`."""
+    if sorted_haystack.size == 0 or needles.size == 0:
+        return 0
+    where = np.searchsorted(sorted_haystack, needles)
+    where[where == sorted_haystack.size] = 0
+    return int((sorted_haystack[where] == needles).sum())
+
+
+# ---------------------------------------------------------------------------------------------
+# MergeAssist
+
+
+def run_mergeassist(data_path: Path, truth: np.ndarray) -> EngineRun:
+    from mergeassist.matching import MatchConfig, Record, find_duplicates
+
+    started = time.perf_counter()
+    table = pq.read_table(data_path, columns=["row", *CORE_FIELDS])
+    size = table.num_rows
+    columns = [table.column(field).to_pylist() for field in CORE_FIELDS]
+    # The row number is the id, so the engine's pairs map straight back to rows.
+    records = [Record(str(row), *values) for row, values in enumerate(zip(*columns))]
+    del table, columns
+    config = MatchConfig()
+    result = find_duplicates(records, config)
+    matches = [(int(pair.id_a), int(pair.id_b)) for pair in result.pairs if pair.is_match]
+    wall_s = time.perf_counter() - started
+    peak = _peak_rss_mb()
+
+    found = np.array(matches, dtype=np.int64).reshape(-1, 2)
+    predicted = np.sort(pair_codes(found[:, 0], found[:, 1], size))
+    run = EngineRun(predicted, int(result.stats["candidate_pairs"]), wall_s, peak)
+    del result
+    run.blocked_true_pairs = _mergeassist_blocked_true_pairs(records, config, truth)
+    return run
+
+
+def _mergeassist_blocked_true_pairs(records: list, config, truth: np.ndarray) -> int:
+    # find_duplicates reports how many candidates it had but not which ones, so rebuild them
+    # with the engine's own blocking (outside the measured time and memory).
+    from mergeassist.matching.blocking import candidate_pairs
+    from mergeassist.matching.columns import normalise_columns
+
+    columns = normalise_columns(records, config.phone_region)
+    rows_a, rows_b, _ = candidate_pairs(columns, config.max_block_size, config.window)
+    candidates = np.sort(pair_codes(rows_a, rows_b, len(records)))
+    return _count_in(candidates, truth)
+
+
+# ---------------------------------------------------------------------------------------------
+# Splink (DuckDB backend), the standard dedupe model from its tutorials
+
+
+# What a careful Splink user does before linking: trim, lower-case, nulls for blanks (else every
+# record without an email would block with every other), and digits only for phones.
+SPLINK_CLEANING_SQL = """
+    select
+        row as unique_id,
+        {text_columns},
+        nullif(right(regexp_replace(coalesce(phone, ''), '[^0-9]', '', 'g'), 10), '') as phone
+    from read_parquet('{path}')
+"""
+SPLINK_TEXT_COLUMNS = [field for field in CORE_FIELDS if field != "phone"]
+
+# Blocking rules for prediction, as equality on columns: (name_first, name_last), ...
+SPLINK_BLOCKING_COLUMNS: list[tuple[str, ...]] = [
+    ("name_first", "name_last"),
+    ("email",),
+    ("phone",),
+    ("zip", "name_last"),
+    ("address1", "zip"),
+]
+MATCH_PROBABILITY = 0.5
+
+
+def _fetch(con, sql: str) -> list[tuple]:
+    # DuckDB 2 refuses new work on a connection while a result is unread, so read each one out.
+    return con.execute(sql).fetchall()
+
+
+def splink_cleaning_sql(path: Path) -> str:
+    text_columns = ",\n        ".join(
+        f"nullif(lower(trim({field})), '') as {field}" for field in SPLINK_TEXT_COLUMNS
+    )
+    return SPLINK_CLEANING_SQL.format(text_columns=text_columns, path=path)
+
+
+def _splink_settings():
+    import splink.comparison_library as cl
+    from splink import SettingsCreator, block_on
+
+    return SettingsCreator(
+        link_type="dedupe_only",
+        unique_id_column_name="unique_id",
+        blocking_rules_to_generate_predictions=[block_on(*columns) for columns in SPLINK_BLOCKING_COLUMNS],
+        comparisons=[
+            cl.NameComparison("name_first"),
+            cl.NameComparison("name_last"),
+            cl.EmailComparison("email"),
+            cl.ExactMatch("phone"),
+            cl.JaroWinklerAtThresholds("company_name", [0.9]),
+            cl.JaroWinklerAtThresholds("address1", [0.95, 0.88]),
+            cl.ExactMatch("city").configure(term_frequency_adjustments=True),
+            cl.ExactMatch("zip"),
+            cl.ExactMatch("state"),
+        ],
+        retain_intermediate_calculation_columns=False,
+        retain_matching_columns=False,
+    )
+
+
+def run_splink(data_path: Path, truth: np.ndarray) -> EngineRun:
+    import logging
+
+    from splink import DuckDBAPI, Linker, block_on
+
+    started = time.perf_counter()
+    db_api = DuckDBAPI()
+    _fetch(db_api.duckdb_con, f"create table customers as {splink_cleaning_sql(data_path)}")
+    size = int(_fetch(db_api.duckdb_con, "select count(*) from customers")[0][0])
+    customers = db_api.register("customers", dataset_display_name="customers_input")
+    linker = Linker(customers, _splink_settings(), log_level=logging.WARNING)
+
+    training = linker.training
+    training.estimate_probability_two_random_records_match(
+        [block_on("name_first", "name_last", "zip"), block_on("email")], recall=0.7
+    )
+    training.estimate_u_using_random_sampling(max_pairs=1e7, seed=1)
+    # Two EM passes so every comparison gets m values: names are trained on the zip+address
+    # block, everything else on the name block.
+    training.estimate_parameters_using_expectation_maximisation(block_on("name_first", "name_last"))
+    training.estimate_parameters_using_expectation_maximisation(block_on("zip", "address1"))
+    predictions = linker.inference.predict(threshold_match_probability=MATCH_PROBABILITY)
+    linker.clustering.cluster_pairwise_predictions_at_threshold(
+        predictions, threshold_match_probability=MATCH_PROBABILITY
+    )
+    found = db_api.duckdb_con.execute(
+        f"select unique_id_l, unique_id_r from {predictions.physical_name}"
+    ).fetchnumpy()
+    wall_s = time.perf_counter() - started
+    peak = _peak_rss_mb()
+
+    predicted = np.sort(pair_codes(found["unique_id_l"], found["unique_id_r"], size))
+    candidates, blocked_true = _splink_candidates(db_api.duckdb_con, truth, size)
+    return EngineRun(predicted, candidates, wall_s, peak, blocked_true)
+
+
+def _splink_candidates(con, truth: np.ndarray, size: int) -> tuple[int, int]:
+    """Splink's candidate set is the union of its equality blocking rules: rebuild it in SQL."""
+    rule_sqls = [
+        "select l.unique_id as a, r.unique_id as b from customers l join customers r on "
+        + " and ".join(f"l.{column} = r.{column}" for column in columns)
+        + " where l.unique_id < r.unique_id"
+        for columns in SPLINK_BLOCKING_COLUMNS
+    ]
+    union = " union all ".join(rule_sqls)
+    _fetch(con, f"create table blocked as select distinct a * {size} + b as code from ({union})")
+    candidates = int(_fetch(con, "select count(*) from blocked")[0][0])
+    con.register("truth_codes", pa.table({"code": truth}))
+    blocked_true = int(_fetch(con, "select count(*) from truth_codes join blocked using (code)")[0][0])
+    return candidates, blocked_true
+
+
+ENGINES: dict[str, Callable[[Path, np.ndarray], EngineRun]] = {
+    "mergeassist": run_mergeassist,
+    "splink": run_splink,
+}
