@@ -1,8 +1,201 @@
+"""The customer list: the CRM browsed live, with the local snapshot standing in when the CRM fails."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.core.paginator import Paginator
+from django.db.models import F, Max, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
+from django.views.decorators.vary import vary_on_headers
+
+from mergeassist.crm.client import CrmClient
+from mergeassist.crm.errors import CrmError
+from mergeassist.crm.forms import CustomerListForm, CustomerListQuery
+from mergeassist.crm.models import Customer, SyncRun
+from mergeassist.crm.types import CrmCustomer
+
+logger = logging.getLogger(__name__)
+
+INTERACTIVE_RETRIES = 1
+# The snapshot's columns for the CRM's sort keys that are named differently there.
+SNAPSHOT_SORT_COLUMNS = {"id": "crm_id_number", "created_at": "crm_created_at", "updated_at": "crm_updated_at"}
+
+
+@dataclass(frozen=True)
+class CustomerRow:
+    """One line of the list, whichever side (CRM or snapshot) it came from."""
+
+    id: str
+    name: str
+    email: str
+    phone: str
+    company: str
+    city: str
+    country: str
+    updated_at: datetime | None
+
+    @property
+    def place(self) -> str:
+        return ", ".join(part for part in (self.city, self.country) if part)
+
+    @classmethod
+    def from_crm(cls, customer: CrmCustomer) -> CustomerRow:
+        return cls(
+            id=customer.id,
+            name=f"{customer.name_first or ''} {customer.name_last or ''}".strip(),
+            email=customer.email or "",
+            phone=customer.phone or "",
+            company=customer.company_name or "",
+            city=customer.city or "",
+            country=customer.country or "",
+            updated_at=customer.updated_at,
+        )
+
+    @classmethod
+    def from_snapshot(cls, customer: Customer) -> CustomerRow:
+        return cls(
+            id=customer.crm_id,
+            name=f"{customer.name_first} {customer.name_last}".strip(),
+            email=customer.email,
+            phone=customer.phone,
+            company=customer.company_name,
+            city=customer.city,
+            country=customer.country,
+            updated_at=customer.crm_updated_at,
+        )
+
+
+@dataclass(frozen=True)
+class CustomerResults:
+    """One page of customers with what the pagination and the summary line need."""
+
+    rows: list[CustomerRow]
+    page: int
+    per_page: int
+    last_page: int
+    total: int
+    # True when the CRM failed and the rows come from the local snapshot (taken_at None: never synced).
+    from_snapshot: bool = False
+    snapshot_taken_at: datetime | None = None
+
+    @property
+    def first_number(self) -> int:
+        return (self.page - 1) * self.per_page + 1
+
+    @property
+    def last_number(self) -> int:
+        return self.first_number + len(self.rows) - 1
+
+    @property
+    def is_past_the_end(self) -> bool:
+        return not self.rows and self.total > 0
+
+    @property
+    def previous_page(self) -> int | None:
+        return self.page - 1 if self.page > 1 else None
+
+    @property
+    def next_page(self) -> int | None:
+        return self.page + 1 if self.page < self.last_page else None
+
+    def page_numbers(self) -> list[int | str]:
+        """1 … 4 5 [6] 7 8 … 80, with Paginator's own ellipsis."""
+        last_page = max(self.last_page, 1)
+        pages = Paginator(range(last_page), 1)
+        return list(pages.get_elided_page_range(min(self.page, last_page), on_each_side=2, on_ends=1))
 
 
 @require_GET
+@vary_on_headers("HX-Request")  # one URL, two bodies: caches must keep the fragment and the page apart
 def list_customers(request: HttpRequest) -> HttpResponse:
-    return render(request, "crm/customers.html", {})
+    form = CustomerListForm.from_query(request.GET)
+    context: dict[str, object] = {
+        "form": form,
+        "last_sync": SyncRun.objects.order_by("-started_at").first(),
+        "snapshot_count": Customer.objects.filter(is_gone=False).count(),
+    }
+    status = 200
+    if not form.is_valid():
+        status = 400
+    else:
+        query = form.to_query()
+        try:
+            context["results"] = _fetch_from_crm(query)
+        except CrmError as exc:
+            # The person sees the message and the snapshot; operators see it in the log.
+            logger.warning("Customer list fell back to the snapshot: %r", exc)
+            context["crm_error"] = exc.message
+            context["results"] = _search_snapshot(query)
+
+    # A history restore (back button after the cache expired) asks for the whole page, not the fragment.
+    wants_fragment = request.htmx and not request.htmx.history_restore_request
+    template = "crm/customers.html#customer-results" if wants_fragment else "crm/customers.html"
+    return render(request, template, context, status=status)
+
+
+def _fetch_from_crm(query: CustomerListQuery) -> CustomerResults:
+    with CrmClient.from_settings() as client:
+        # Someone is waiting for this page and the snapshot is there if the CRM fails: retry at most
+        # once instead of the sync's patient backoff, which can take most of a minute.
+        client.retries = min(client.retries, INTERACTIVE_RETRIES)
+        page = client.list_customers(
+            page=query.page,
+            per_page=query.per_page,
+            search=query.search or None,
+            filters=query.filters,
+            sort=query.sort,
+        )
+    return CustomerResults(
+        rows=[CustomerRow.from_crm(customer) for customer in page.customers],
+        page=page.current_page,
+        per_page=page.per_page,
+        last_page=page.last_page,
+        total=page.total,
+    )
+
+
+def _search_snapshot(query: CustomerListQuery) -> CustomerResults:
+    """The same search, filters, sort and page, applied to the local snapshot."""
+    customers = _filter_snapshot(Customer.objects.filter(is_gone=False), query)
+    total = customers.count()
+    offset = (query.page - 1) * query.per_page
+    return CustomerResults(
+        rows=[CustomerRow.from_snapshot(c) for c in customers[offset : offset + query.per_page]],
+        page=query.page,
+        per_page=query.per_page,
+        last_page=max(1, -(-total // query.per_page)),
+        total=total,
+        from_snapshot=True,
+        snapshot_taken_at=_snapshot_taken_at(),
+    )
+
+
+def _filter_snapshot(customers: QuerySet[Customer], query: CustomerListQuery) -> QuerySet[Customer]:
+    if query.search:
+        # The CRM's search looks in first name, last name and email, ignoring case.
+        customers = customers.filter(
+            Q(name_first__icontains=query.search)
+            | Q(name_last__icontains=query.search)
+            | Q(email__icontains=query.search)
+        )
+    for key, value in query.filters.items():
+        # Keys come from the form's choices ("email", "email.contains"), which are also column names.
+        field, _, match = key.partition(".")
+        lookup = "icontains" if match == "contains" else "exact"
+        customers = customers.filter(**{f"{field}__{lookup}": value})
+    field = query.sort.removeprefix("-")
+    column = F(SNAPSHOT_SORT_COLUMNS.get(field, field))
+    order = column.desc(nulls_last=True) if query.sort.startswith("-") else column.asc(nulls_last=True)
+    return customers.order_by(order, "crm_id_number", "crm_id")
+
+
+def _snapshot_taken_at() -> datetime | None:
+    last_good_sync = SyncRun.objects.filter(status=SyncRun.Status.SUCCEEDED).order_by("-finished_at").first()
+    if last_good_sync and last_good_sync.finished_at:
+        return last_good_sync.finished_at
+    return Customer.objects.aggregate(newest=Max("synced_at"))["newest"]
