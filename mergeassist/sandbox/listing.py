@@ -65,6 +65,8 @@ class CustomerListForm(forms.Form):
     def __init__(self, query: QueryDict) -> None:
         super().__init__(query)
         self.filter_params = {key: query[key] for key in query if key.startswith("filter")}
+        # Strict on purpose: a misspelt parameter (per-page=100) fails loudly instead of being ignored.
+        self.unknown_params = [key for key in query if key not in self.fields and key not in self.filter_params]
 
     def clean_include(self) -> list[str]:
         names = [name.strip() for name in self.cleaned_data["include"].split(",") if name.strip()]
@@ -82,6 +84,8 @@ class CustomerListForm(forms.Form):
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         cleaned["lookups"], self.filter_errors = parse_filters(self.filter_params)
+        for key in self.unknown_params:
+            self.filter_errors[key] = [f"Unknown query parameter; use {', '.join(self.fields)} or filter[...]."]
         if self.filter_errors:
             raise forms.ValidationError("Bad filter.")
         return cleaned
