@@ -12,6 +12,7 @@ from mergeassist.crm.client import CrmClient
 from mergeassist.crm.errors import CrmAuthError, CrmError
 from mergeassist.crm.models import Customer, SyncRun
 from mergeassist.crm.types import CrmCustomer, CustomerPage
+from mergeassist.sandbox.models import SandboxCustomer
 
 URL = "/customers/"
 UPDATED = datetime(2025, 3, 4, 5, 6, tzinfo=UTC)
@@ -318,3 +319,33 @@ def test_it_sends_anonymous_users_to_the_login_page(client, crm):
     assert response.status_code == 302
     assert response["Location"] == "/accounts/login/?next=/customers/"
     assert crm.calls == []
+
+
+# -- against the sandbox CRM over real HTTP ---------------------------------------------------------
+
+
+def test_it_lists_the_sandbox_customers_over_http(crm_sandbox, logged_in):
+    crm_sandbox.seed(30)
+    wanted = SandboxCustomer.objects.exclude(email=None).exclude(email="").order_by("id").first()
+
+    html = logged_in.get(URL, {"sort": "id", "per_page": "10"}).content.decode()
+    assert "of 30 customers" in html
+    assert 'id="customer-1"' in html and 'id="customer-11"' not in html
+
+    html = logged_in.get(URL, {"sort": "id", "per_page": "10", "page": "2"}).content.decode()
+    assert 'id="customer-11"' in html and 'id="customer-1"' not in html
+
+    html = logged_in.get(URL, {"filter_field": "email", "filter_value": wanted.email}).content.decode()
+    assert f'id="customer-{wanted.id}"' in html
+    assert "Showing the local snapshot" not in html
+
+
+def test_it_says_plainly_when_the_crm_refuses_the_key(crm_sandbox, logged_in, monkeypatch):
+    crm_sandbox.seed(3)
+    monkeypatch.setattr(CrmClient, "from_settings", lambda: CrmClient(crm_sandbox.base_url, "wrong", retries=0))
+    response = logged_in.get(URL)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert html.count("The CRM refused the API key. Check MERGEASSIST_CRM_API_KEY.") == 1
+    assert "wrong" not in html
+    assert "Showing the local snapshot, which is empty" in html
