@@ -236,10 +236,11 @@ def _sync_incremental(
 ) -> None:
     previous = last_succeeded_run()
     since = previous.watermark if previous else None
-    _read_changed_since(since, run, client, progress, on_progress)
     # Customers created with a back-dated updated_at (imports, the sandbox's seeded history) sort
-    # below the watermark; new customers always get higher ids, so read past the highest id we know.
+    # below the watermark; new customers always get higher ids, so also read past the highest id
+    # known *before* this run (the first pass may already have brought in some of the new ones).
     highest_known = Customer.objects.aggregate(top=Max("crm_id_number"))["top"] or 0
+    _read_changed_since(since, run, client, progress, on_progress)
     _read_by_id(run, client, progress, on_progress, after_id=highest_known)
     if run.watermark is None:
         run.watermark = since
