@@ -70,9 +70,13 @@ def unique_codes(codes: np.ndarray) -> np.ndarray:
     return codes[keep]
 
 
-def _vocab_map(column: Column, function) -> np.ndarray:
-    """Apply `function` to each distinct value and code the results (MISSING for "")."""
-    index: dict[str, int] = {}
+def _vocab_map(column: Column, function, index: dict[str, int] | None = None) -> np.ndarray:
+    """Apply `function` to each distinct value and code the results (MISSING for "").
+
+    Pass one `index` to several calls to code their results in one space (first and last names
+    must share phonetic codes for the swapped-name key to work).
+    """
+    index = {} if index is None else index
     mapped = np.full(len(column.vocab), MISSING, dtype=np.int64)
     for code, value in enumerate(column.vocab):
         if value:
@@ -107,6 +111,12 @@ def _phonetic(name: str) -> str:
     return jellyfish.metaphone(word) or word
 
 
+def _street_word(street: str) -> str:
+    # The longest word of the street line, phonetically: "tullaroop" from "6 tullaroop st".
+    words = [word for word in street.split(" ") if not word[:1].isdigit()]
+    return jellyfish.metaphone(max(words, key=len)) if words else ""
+
+
 def candidate_pairs(columns: Columns, max_block_size: int, window: int) -> tuple[np.ndarray, np.ndarray, BlockingStats]:
     """(rows_a, rows_b) of every candidate pair, rows_a < rows_b, without duplicates."""
     size = columns.size
@@ -124,16 +134,18 @@ def candidate_pairs(columns: Columns, max_block_size: int, window: int) -> tuple
         codes[codes == 0] = MISSING
         return codes, len(column.vocab)
 
-    def mapped(column: Column, function) -> tuple[np.ndarray, int]:
-        table = _vocab_map(column, function)
+    def mapped(column: Column, function, index: dict[str, int] | None = None) -> tuple[np.ndarray, int]:
+        table = _vocab_map(column, function, index)
         return table[column.codes], int(table.max(initial=0)) + 1
 
     email_codes = columns.email.codes.astype(np.int64)
     email_codes[(email_codes == 0) | columns.email_shared[columns.email.codes]] = MISSING
-    phonetic_last = mapped(columns.last, _phonetic)
-    phonetic_first = mapped(columns.first, _phonetic)
-    initial_first = mapped(columns.first, lambda value: value[0])
-    initial_last = mapped(columns.last, lambda value: value[0])
+    phonetics: dict[str, int] = {}
+    initials: dict[str, int] = {}
+    phonetic_last = mapped(columns.last, _phonetic, phonetics)
+    phonetic_first = mapped(columns.first, _phonetic, phonetics)
+    initial_first = mapped(columns.first, lambda value: value[0], initials)
+    initial_last = mapped(columns.last, lambda value: value[0], initials)
     zip_code = coded(columns.zip)
     house = coded(columns.house)
     street = coded(columns.street)
@@ -143,28 +155,39 @@ def candidate_pairs(columns: Columns, max_block_size: int, window: int) -> tuple
     cardinality = max(phonetic_last[1], phonetic_first[1]) + 1
     alphabet = max(initial_first[1], initial_last[1]) + 1
 
-    # (name, keys, rows, order). The swapped-name key puts "Smith John" next to "John Smith".
-    single_keys: list[tuple[str, np.ndarray, np.ndarray]] = [
-        ("email", email_codes, name_order),
-        ("phone", coded(columns.phone)[0], name_order),
-        ("address+zip", _combine(street, zip_code), name_order),
-        ("house+zip+surname-initial", _combine(house, zip_code, initial_last), first_rank),
-        ("company+zip", _combine(company, zip_code), name_order),
-        ("first+last", _combine(first, last), zip_code[0]),
-        ("first+zip", _combine(first, zip_code), last_rank),
-        ("last+zip", _combine(last, zip_code), first_rank),
+    street_word = mapped(columns.street, _street_word)
+    city = coded(columns.city)
+    name_cap = max(2, max_block_size // 4)
+
+    # (name, keys, order inside a block, cap). Identity keys (email, phone, address) get the full
+    # cap; name and place keys are shared by many strangers, so they get a quarter of it.
+    single_keys: list[tuple[str, np.ndarray, np.ndarray, int]] = [
+        ("email", email_codes, name_order, max_block_size),
+        ("phone", coded(columns.phone)[0], name_order, max_block_size),
+        ("address+zip", _combine(street, zip_code), name_order, max_block_size),
+        ("company+zip", _combine(company, zip_code), name_order, max_block_size),
+        ("house+zip", _combine(house, zip_code), name_order, name_cap),
+        ("house+city", _combine(house, city), name_order, name_cap),
+        ("house+street-word", _combine(house, street_word), name_order, name_cap),
+        ("first+last", _combine(first, last), zip_code[0], name_cap),
+        ("first+zip", _combine(first, zip_code), last_rank, name_cap),
+        ("last+zip", _combine(last, zip_code), first_rank, name_cap),
+        ("first+city", _combine(first, city), last_rank, name_cap),
+        ("last+city", _combine(last, city), first_rank, name_cap),
     ]
     codes_found: list[np.ndarray] = []
-    for name, keys, order in single_keys:
-        found, windowed = pairs_within_blocks(keys, rows, order, size, max_block_size, window)
+    for name, keys, order, cap in single_keys:
+        found, windowed = pairs_within_blocks(keys, rows, order, size, cap, window)
         stats.pairs_by_key[name] = int(found.size)
         stats.windowed_blocks_by_key[name] = windowed
         codes_found.append(found)
 
+    # Phonetic surname + first initial, in one key space with the swapped version, so that
+    # "Smith, John" meets "John Smith".
     straight = _combine((phonetic_last[0], cardinality), (initial_first[0], alphabet))
     swapped = _combine((phonetic_first[0], cardinality), (initial_last[0], alphabet))
     found, windowed = pairs_within_blocks(
-        np.r_[straight, swapped], np.r_[rows, rows], np.r_[first_rank, last_rank], size, max_block_size, window
+        np.r_[straight, swapped], np.r_[rows, rows], np.r_[first_rank, last_rank], size, name_cap, window
     )
     stats.pairs_by_key["phonetic-surname+initial"] = int(found.size)
     stats.windowed_blocks_by_key["phonetic-surname+initial"] = windowed

@@ -21,6 +21,7 @@ from . import normalise as n
 class Column:
     codes: np.ndarray  # int32 per record, 0 = missing
     vocab: np.ndarray  # object array of normalised strings; vocab[0] == ""
+    multiword: np.ndarray | None = None  # bool per vocab entry, for names: "garcia lopez"
 
     def value(self, row: int) -> str:
         return self.vocab[self.codes[row]]
@@ -30,13 +31,26 @@ class Column:
 
 
 @dataclass(slots=True)
+class EmailParts:
+    """Per email vocab entry: its local part (coded), its domain (coded), and whether the local
+    part is distinctive enough that seeing it at another domain suggests the same person."""
+
+    local: np.ndarray
+    local_vocab: np.ndarray
+    domain: np.ndarray
+    distinctive: np.ndarray
+
+
+@dataclass(slots=True)
 class Columns:
     size: int
     first: Column
     last: Column
     email: Column
     email_shared: np.ndarray  # bool per vocab entry of `email`
+    email_parts: EmailParts
     phone: Column
+    phone_digits: np.ndarray  # int64 per vocab entry of `phone`: the E.164 digits as a number
     company: Column
     street: Column
     house: Column
@@ -95,6 +109,24 @@ def _code_address(line1: Sequence[Any], line2: Sequence[Any]) -> tuple[Column, C
     )
 
 
+def _email_parts(vocab: np.ndarray) -> EmailParts:
+    locals_, domains = _Coder(), _Coder()
+    local = np.zeros(len(vocab), dtype=np.int32)
+    domain = np.zeros(len(vocab), dtype=np.int32)
+    distinctive = np.zeros(len(vocab), dtype=bool)
+    for code, email in enumerate(vocab):
+        if email:
+            name, _, host = email.rpartition("@")
+            local[code], domain[code] = locals_.code(name), domains.code(host)
+            # "john@" at two providers may be two Johns; "john.smith1984@" hardly.
+            distinctive[code] = len(name) >= 8 or (len(name) >= 5 and any(c.isdigit() or c in "._-" for c in name))
+    return EmailParts(local, locals_.vocab(), domain, distinctive)
+
+
+def _multiword(vocab: np.ndarray) -> np.ndarray:
+    return np.fromiter((" " in value for value in vocab), dtype=bool, count=len(vocab))
+
+
 def normalise_columns(records: Sequence[Any], region: str = "US") -> Columns:
     """Every record's fields, normalised and coded. Records only need the Record attributes."""
 
@@ -105,13 +137,21 @@ def normalise_columns(records: Sequence[Any], region: str = "US") -> Columns:
     email_shared = np.fromiter((n.is_shared_mailbox(value) for value in email.vocab), dtype=bool, count=len(email.vocab))
     email_shared[0] = False
     house, street, unit = _code_address(raw("address1"), raw("address2"))
+    phone = _code_column(raw("phone"), lambda value: n.normalise_phone(value, region))
+    phone_digits = np.fromiter((int(value[1:]) if value else 0 for value in phone.vocab), dtype=np.int64, count=len(phone.vocab))
+    first = _code_column(raw("name_first"), n.normalise_name)
+    first.multiword = _multiword(first.vocab)
+    last = _code_column(raw("name_last"), n.normalise_name)
+    last.multiword = _multiword(last.vocab)
     return Columns(
         size=len(records),
-        first=_code_column(raw("name_first"), n.normalise_name),
-        last=_code_column(raw("name_last"), n.normalise_name),
+        first=first,
+        last=last,
         email=email,
         email_shared=email_shared,
-        phone=_code_column(raw("phone"), lambda value: n.normalise_phone(value, region)),
+        email_parts=_email_parts(email.vocab),
+        phone=phone,
+        phone_digits=phone_digits,
         company=_code_column(raw("company_name"), n.normalise_company),
         street=street,
         house=house,

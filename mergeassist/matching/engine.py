@@ -31,7 +31,21 @@ class _Explainer:
         swapped = bool(similarity.names_swapped[0])
         values = _field_values(self.columns, row_a, row_b, swapped)
         explanation: list[dict[str, Any]] = []
-        for name in FIELD_ORDER:
+        for name in (*FIELD_ORDER, "different_person"):
+            if name == "different_person":
+                fired = bool(similarity.different_person[0])
+                explanation.append(
+                    {
+                        "field": name,
+                        "value_a": "",
+                        "value_b": "",
+                        "similarity": None,
+                        "weight": self.rules[name].weight,
+                        "points": round(float(points[name][0]), 2),
+                        "note": "first name and a personal email or the last name both differ" if fired else "",
+                    }
+                )
+                continue
             value_a, value_b = values[name]
             raw = float(similarity.by_field[name][0])
             notes: list[str] = []

@@ -17,8 +17,8 @@ from nicknames import NickNamer
 # --- text ------------------------------------------------------------------------------------
 
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")
-# Apostrophes and dots join rather than split: O'Brien → obrien, St. → st.
-_JOINERS = str.maketrans("", "", "'’`.")
+# Apostrophes and dots join rather than split: O'Brien → obrien, St. → st. (anyascii has
+# already turned a curly apostrophe into a straight one.)
 
 # Values people type when a form insists on an answer they do not have.
 PLACEHOLDER_WORDS: frozenset[str] = frozenset(
@@ -36,7 +36,11 @@ def fold(value: str | None) -> str:
         return ""
     if not value.isascii():
         value = anyascii(value)
-    return _NON_ALNUM.sub(" ", value.lower().translate(_JOINERS)).strip()
+    # str.replace is several times faster than str.translate for the two common joiners.
+    value = value.lower().replace("'", "").replace(".", "")
+    if "`" in value:
+        value = value.replace("`", "")
+    return _NON_ALNUM.sub(" ", value).strip()
 
 
 def is_placeholder(folded: str) -> bool:
@@ -157,7 +161,7 @@ def is_shared_mailbox(email: str) -> bool:
 
 # --- phones ----------------------------------------------------------------------------------
 
-_PHONE_PUNCTUATION = str.maketrans("", "", " -().\t/")
+_PHONE_PUNCTUATION = re.compile(r"[\s\-().\/]+")
 _PHONE_EXTENSION = re.compile(r"\s*(?:ext\.?|extension|x|#)\s*\d+\s*$", re.IGNORECASE)
 # Regions that share the +1 plan, so 10 digits there mean +1 followed by the digits.
 _NANP_REGIONS: frozenset[str] = frozenset({"US", "CA", "PR", "GU", "VI", "AS", "MP"})
@@ -174,7 +178,7 @@ def normalise_phone(value: str | None, region: str = "US") -> str:
     """
     if not value:
         return ""
-    compact = value.strip().translate(_PHONE_PUNCTUATION)
+    compact = _PHONE_PUNCTUATION.sub("", value)
     if not compact:
         return ""
     has_plus = compact.startswith("+")
@@ -261,8 +265,6 @@ _UNIT_WORDS: frozenset[str] = frozenset(
     {"apt", "apartment", "apmt", "apmnt", "appt", "suite", "ste", "unit", "flat", "fl", "floor",
      "room", "rm", "no", "number", "lot", "bldg", "building", "level", "lvl"}
 )
-# A unit written "#4", "apt 4b", "4/98" (Australian unit/number).
-_HASH_UNIT = re.compile(r"#\s*([a-z0-9]+)", re.IGNORECASE)
 
 
 def normalise_address(address1: str | None, address2: str | None = None) -> tuple[str, str, str]:
@@ -277,35 +279,42 @@ def normalise_address(address1: str | None, address2: str | None = None) -> tupl
     for part in (address1, address2):
         if not part:
             continue
-        part = _HASH_UNIT.sub(lambda m: f" unit {m.group(1)} ", part)
-        folded = fold(part.replace("/", " unit-slash "))
+        # "#4" and "2/98" (Australian unit/number) become words the loop below understands.
+        folded = fold(part.replace("#", " unit ").replace("/", " unitslash "))
         if is_placeholder(folded):
             continue
         words = folded.split(" ")
-        kept: list[str] = []
-        index = 0
-        while index < len(words):
-            word = words[index]
-            if word == "unit" and index + 1 < len(words) and words[index + 1] == "slash":
-                # "2/98 smith st": the number before the slash is the unit.
-                if kept and kept[-1].isdigit():
-                    units.append(kept.pop())
-                index += 2
-                continue
-            if word in _UNIT_WORDS and index + 1 < len(words) and words[index + 1] in _UNIT_WORDS:
-                index += 1  # "apt #4" became "apt unit 4": one unit word is enough.
-                continue
-            if word in _UNIT_WORDS and index + 1 < len(words) and any(c.isdigit() for c in words[index + 1]):
-                units.append(words[index + 1])
-                index += 2
-                continue
-            kept.append(STREET_ABBREVIATIONS.get(word, word))
-            index += 1
+        if _UNIT_WORDS.isdisjoint(words) and "unitslash" not in words:
+            kept = [STREET_ABBREVIATIONS.get(word, word) for word in words]
+        else:
+            kept = _strip_units(words, units)
         if kept:
             lines.append(" ".join(kept))
     street = " ".join(lines)
     house_number = next((word for word in street.split(" ") if word[:1].isdigit()), "")
     return house_number, street, " ".join(units)
+
+
+def _strip_units(words: list[str], units: list[str]) -> list[str]:
+    """The street words without unit markers; the unit numbers found are appended to `units`."""
+    kept: list[str] = []
+    index = 0
+    while index < len(words):
+        word = words[index]
+        following = words[index + 1] if index + 1 < len(words) else ""
+        if word == "unitslash":
+            if kept and kept[-1].isdigit():  # "2/98 smith st": the number before the slash is the unit
+                units.append(kept.pop())
+            index += 1
+        elif word in _UNIT_WORDS and following in _UNIT_WORDS:
+            index += 1  # "apt #4" became "apt unit 4": one unit word is enough
+        elif word in _UNIT_WORDS and any(c.isdigit() for c in following):
+            units.append(following)
+            index += 2
+        else:
+            kept.append(STREET_ABBREVIATIONS.get(word, word))
+            index += 1
+    return kept
 
 
 _US_ZIP = re.compile(r"^(\d{5})-?\d{4}$")

@@ -53,13 +53,16 @@ DEFAULT_RULES: dict[str, FieldRule] = {
     "email": FieldRule(weight=50.0, neutral=0.85, floor=0.70, penalty_ratio=0.15),
     "phone": FieldRule(weight=40.0, neutral=0.85, floor=0.70, penalty_ratio=0.15),
     "company": FieldRule(weight=8.0, neutral=0.80, floor=0.50, penalty_ratio=0.25),
-    "address": FieldRule(weight=22.0, neutral=0.75, floor=0.50, penalty_ratio=0.25),
-    "city": FieldRule(weight=6.0, neutral=0.80, floor=0.60, penalty_ratio=0.5),
-    "zip": FieldRule(weight=8.0, neutral=0.70, floor=0.50, penalty_ratio=0.5),
-    "state": FieldRule(weight=2.0, neutral=0.90, floor=0.50, penalty_ratio=0.5),
+    "address": FieldRule(weight=25.0, neutral=0.75, floor=0.50, penalty_ratio=0.25),
+    "city": FieldRule(weight=10.0, neutral=0.80, floor=0.60, penalty_ratio=0.5),
+    "zip": FieldRule(weight=12.0, neutral=0.70, floor=0.50, penalty_ratio=0.5),
+    "state": FieldRule(weight=3.0, neutral=0.90, floor=0.50, penalty_ratio=0.5),
+    # Not a field: the points taken away when the first name and a personal identifier both
+    # differ (a family member, a colleague). See scoring._different_person.
+    "different_person": FieldRule(weight=40.0, neutral=1.0, floor=0.0, penalty_ratio=1.0),
 }
 DEFAULT_WEIGHTS: dict[str, float] = {name: rule.weight for name, rule in DEFAULT_RULES.items()}
-DEFAULT_THRESHOLD = 60.0
+DEFAULT_THRESHOLD = 50.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +79,7 @@ class MatchConfig:
     weights: dict[str, float] | None = None
     phone_region: str = "US"
     max_block_size: int = 40
-    window: int = 8
+    window: int = 4
     report_floor: float = 40.0
     rules: dict[str, FieldRule] = field(init=False, repr=False, compare=False)
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from rapidfuzz import fuzz, process
-from rapidfuzz.distance import Indel, JaroWinkler, Levenshtein
+from rapidfuzz.distance import OSA, Indel, JaroWinkler
 
 from .columns import Column, Columns
 from .normalise import are_nicknames
@@ -29,14 +29,45 @@ OTHER_HOUSE_CAP = 0.5
 OTHER_UNIT_CAP = 0.7
 
 FIELD_ORDER: tuple[str, ...] = ("first_name", "last_name", "email", "phone", "company", "address", "city", "zip", "state")
+# Below this a first or last name is "clearly different" (JaroWinkler of unrelated names is ~0.4-0.6).
+CLEARLY_DIFFERENT_NAME = 0.7
 
 
 @dataclass(slots=True)
 class PairSimilarities:
     by_field: dict[str, np.ndarray]
+    different_person: np.ndarray  # bool: see `_different_person`
     names_swapped: np.ndarray  # bool: first/last compared crosswise
     nickname: np.ndarray  # bool: first names matched only through the nickname table
     shared_mailbox: np.ndarray  # bool: an email on either side is a role address
+
+
+def _unique_pairs(codes_a: np.ndarray, codes_b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct (a, b) code pairs and, for each input pair, the index of its distinct pair."""
+    width = np.int64(max(int(codes_a.max(initial=0)), int(codes_b.max(initial=0))) + 1)
+    combined = codes_a.astype(np.int64) * width + codes_b
+    order = np.argsort(combined, kind="stable")
+    ordered = combined[order]
+    starts = np.r_[True, ordered[1:] != ordered[:-1]]
+    distinct = ordered[starts]
+    inverse = np.empty(combined.size, dtype=np.int64)
+    inverse[order] = np.cumsum(starts) - 1
+    return distinct // width, distinct % width, inverse
+
+
+def _cpdist_codes(vocab_a: np.ndarray, codes_a: np.ndarray, vocab_b: np.ndarray, codes_b: np.ndarray, scorer) -> np.ndarray:
+    """scorer(vocab_a[codes_a[k]], vocab_b[codes_b[k]]) for every k, as float32.
+
+    cpdist spends most of its time turning Python strings into its own form (~0.4 µs a pair),
+    so when the same pair of values repeats (names, cities) each distinct pair is scored once.
+    """
+    if codes_a.size == 0:
+        return np.empty(0, dtype=np.float32)
+    distinct_a, distinct_b, inverse = _unique_pairs(codes_a, codes_b)
+    if distinct_a.size < 0.7 * codes_a.size:
+        scores = process.cpdist(vocab_a[distinct_a], vocab_b[distinct_b], scorer=scorer, workers=-1)
+        return scores.astype(np.float32)[inverse]
+    return process.cpdist(vocab_a[codes_a], vocab_b[codes_b], scorer=scorer, workers=-1).astype(np.float32)
 
 
 def _fuzzy(column_a: Column, rows_a: np.ndarray, column_b: Column, rows_b: np.ndarray, scorer, scale: float = 1.0) -> np.ndarray:
@@ -51,29 +82,33 @@ def _fuzzy(column_a: Column, rows_a: np.ndarray, column_b: Column, rows_b: np.nd
     else:
         todo = np.flatnonzero(present)
     if todo.size:
-        scores = process.cpdist(column_a.vocab[codes_a[todo]], column_b.vocab[codes_b[todo]], scorer=scorer, workers=-1)
-        similarity[todo] = scores.astype(np.float32) / scale
+        scores = _cpdist_codes(column_a.vocab, codes_a[todo], column_b.vocab, codes_b[todo], scorer)
+        similarity[todo] = scores / scale
     return similarity
 
 
-def _first_name_similarity(columns: Columns, column_a: Column, rows_a: np.ndarray, column_b: Column, rows_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _exact(column: Column, rows_a: np.ndarray, rows_b: np.ndarray) -> np.ndarray:
+    codes_a, codes_b = column.codes[rows_a], column.codes[rows_b]
+    similarity = (codes_a == codes_b).astype(np.float32)
+    similarity[(codes_a == 0) | (codes_b == 0)] = np.nan
+    return similarity
+
+
+def _first_name_similarity(column_a: Column, rows_a: np.ndarray, column_b: Column, rows_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     similarity = _fuzzy(column_a, rows_a, column_b, rows_b, JaroWinkler.normalized_similarity)
     nickname = np.zeros(rows_a.size, dtype=bool)
     weak = np.flatnonzero(similarity < NICKNAME_SIMILARITY)
     if weak.size:
-        values_a = column_a.vocab[column_a.codes[rows_a[weak]]]
-        values_b = column_b.vocab[column_b.codes[rows_b[weak]]]
         # Distinct name pairs are few (names repeat), so the Python check runs once per pair of names.
-        verdicts: dict[tuple[str, str], float] = {}
-        weak_similarity = np.empty(weak.size, dtype=np.float32)
-        for k, (a, b) in enumerate(zip(values_a, values_b)):
-            verdict = verdicts.get((a, b))
-            if verdict is None:
-                verdict = verdicts[(a, b)] = _weak_name_evidence(a, b)
-            weak_similarity[k] = verdict
-        better = weak_similarity > similarity[weak]
-        similarity[weak[better]] = weak_similarity[better]
-        nickname[weak[better & (weak_similarity == NICKNAME_SIMILARITY)]] = True
+        distinct_a, distinct_b, inverse = _unique_pairs(column_a.codes[rows_a[weak]], column_b.codes[rows_b[weak]])
+        evidence = np.fromiter(
+            (_weak_name_evidence(a, b) for a, b in zip(column_a.vocab[distinct_a], column_b.vocab[distinct_b])),
+            dtype=np.float32,
+            count=distinct_a.size,
+        )[inverse]
+        better = evidence > similarity[weak]
+        similarity[weak[better]] = evidence[better]
+        nickname[weak[better & (evidence == NICKNAME_SIMILARITY)]] = True
     return similarity, nickname
 
 
@@ -91,15 +126,13 @@ def _weak_name_evidence(a: str, b: str) -> float:
 def _last_name_similarity(column_a: Column, rows_a: np.ndarray, column_b: Column, rows_b: np.ndarray) -> np.ndarray:
     similarity = _fuzzy(column_a, rows_a, column_b, rows_b, JaroWinkler.normalized_similarity)
     # Compound surnames: "garcia lopez" vs "garcia" share a whole word.
-    compound = np.flatnonzero(similarity < COMPOUND_SURNAME_SIMILARITY)
-    if compound.size:
-        values_a = column_a.vocab[column_a.codes[rows_a[compound]]]
-        values_b = column_b.vocab[column_b.codes[rows_b[compound]]]
-        multiword = np.fromiter((" " in a or " " in b for a, b in zip(values_a, values_b)), dtype=bool, count=compound.size)
+    weak = np.flatnonzero(similarity < COMPOUND_SURNAME_SIMILARITY)
+    if weak.size:
+        codes_a, codes_b = column_a.codes[rows_a[weak]], column_b.codes[rows_b[weak]]
+        multiword = column_a.multiword[codes_a] | column_b.multiword[codes_b]
         if multiword.any():
-            token_set = process.cpdist(values_a[multiword], values_b[multiword], scorer=fuzz.token_set_ratio, workers=-1) / 100.0
-            hits = compound[multiword][token_set >= 99.9 / 100.0]
-            similarity[hits] = COMPOUND_SURNAME_SIMILARITY
+            token_set = _cpdist_codes(column_a.vocab, codes_a[multiword], column_b.vocab, codes_b[multiword], fuzz.token_set_ratio)
+            similarity[weak[multiword][token_set >= 99.9]] = COMPOUND_SURNAME_SIMILARITY
     return similarity
 
 
@@ -112,14 +145,32 @@ def _points(similarity: np.ndarray, rule: FieldRule) -> np.ndarray:
 
 
 def field_points(similarity: PairSimilarities, rules: dict[str, FieldRule]) -> dict[str, np.ndarray]:
+    """Points per field, plus the `different_person` row (0 or -its weight)."""
     points = {name: _points(similarity.by_field[name], rules[name]) for name in FIELD_ORDER}
     shared = similarity.shared_mailbox
     points["email"] = np.where(shared, np.maximum(points["email"], 0.0) * SHARED_MAILBOX_FACTOR, points["email"])
+    points["different_person"] = np.where(similarity.different_person, -rules["different_person"].weight, 0.0).astype(np.float32)
     return points
 
 
+def _different_person(first_name: np.ndarray, last_name: np.ndarray, email: np.ndarray, shared_mailbox: np.ndarray) -> np.ndarray:
+    """Pairs whose evidence is "same household or office, different person".
+
+    Fields are not independent: a family shares a surname, an address and often a landline;
+    colleagues share an address, a phone and info@. What tells the people apart is the first
+    name together with something personal: a clearly different first name *and* a different
+    personal email, or a clearly different first *and* last name. Either alone is common in
+    true duplicates (FEBRL replaces whole names; people have two emails), so only the pair of
+    them costs the `different_person` weight.
+    """
+    first_differs = first_name < CLEARLY_DIFFERENT_NAME
+    last_differs = last_name < CLEARLY_DIFFERENT_NAME
+    personal_email_differs = (email < 0.5) & ~shared_mailbox
+    return first_differs & (personal_email_differs | last_differs)
+
+
 def compare_pairs(columns: Columns, rows_a: np.ndarray, rows_b: np.ndarray, rules: dict[str, FieldRule]) -> PairSimilarities:
-    first_straight, nickname_straight = _first_name_similarity(columns, columns.first, rows_a, columns.first, rows_b)
+    first_straight, nickname_straight = _first_name_similarity(columns.first, rows_a, columns.first, rows_b)
     last_straight = _last_name_similarity(columns.last, rows_a, columns.last, rows_b)
 
     # Swapped first/last: only worth the cost where the straight comparison is poor.
@@ -127,7 +178,7 @@ def compare_pairs(columns: Columns, rows_a: np.ndarray, rows_b: np.ndarray, rule
     swapped = np.zeros(rows_a.size, dtype=bool)
     poor = np.flatnonzero(~(np.nan_to_num(first_straight, nan=0.0) >= 0.9) | ~(np.nan_to_num(last_straight, nan=0.0) >= 0.9))
     if poor.size:
-        first_cross, nick_cross = _first_name_similarity(columns, columns.first, rows_a[poor], columns.last, rows_b[poor])
+        first_cross, nick_cross = _first_name_similarity(columns.first, rows_a[poor], columns.last, rows_b[poor])
         last_cross = _last_name_similarity(columns.last, rows_a[poor], columns.first, rows_b[poor])
         rule_first, rule_last = rules["first_name"], rules["last_name"]
         straight_points = _points(first_straight[poor], rule_first) + _points(last_straight[poor], rule_last)
@@ -144,17 +195,19 @@ def compare_pairs(columns: Columns, rows_a: np.ndarray, rows_b: np.ndarray, rule
     email_codes_b = columns.email.codes[rows_b]
     shared_mailbox = columns.email_shared[email_codes_a] | columns.email_shared[email_codes_b]
 
+    email = _email_similarity(columns, rows_a, rows_b)
     return PairSimilarities(
+        different_person=_different_person(first_name, last_name, email, shared_mailbox),
         by_field={
             "first_name": first_name,
             "last_name": last_name,
-            "email": _email_similarity(columns.email, rows_a, rows_b),
-            "phone": _fuzzy(columns.phone, rows_a, columns.phone, rows_b, Levenshtein.normalized_similarity),
+            "email": email,
+            "phone": _phone_similarity(columns, rows_a, rows_b),
             "company": _fuzzy(columns.company, rows_a, columns.company, rows_b, fuzz.token_sort_ratio, 100.0),
             "address": _address_similarity(columns, rows_a, rows_b),
             "city": _fuzzy(columns.city, rows_a, columns.city, rows_b, JaroWinkler.normalized_similarity),
-            "zip": _fuzzy(columns.zip, rows_a, columns.zip, rows_b, Levenshtein.normalized_similarity),
-            "state": _fuzzy(columns.state, rows_a, columns.state, rows_b, Indel.normalized_similarity),
+            "zip": _fuzzy(columns.zip, rows_a, columns.zip, rows_b, OSA.normalized_similarity),
+            "state": _exact(columns.state, rows_a, rows_b),
         },
         names_swapped=swapped,
         nickname=nickname,
@@ -162,9 +215,10 @@ def compare_pairs(columns: Columns, rows_a: np.ndarray, rows_b: np.ndarray, rule
     )
 
 
-def _email_similarity(column: Column, rows_a: np.ndarray, rows_b: np.ndarray) -> np.ndarray:
-    """1 for the same mailbox; high for the same distinctive local part at another domain or a
-    one-letter slip; otherwise the local parts' similarity when the domain is the same, else 0."""
+def _email_similarity(columns: Columns, rows_a: np.ndarray, rows_b: np.ndarray) -> np.ndarray:
+    """1 for the same mailbox; high for the same distinctive local part at another domain; the
+    local parts' similarity at the same domain (a slip of the keyboard); otherwise 0."""
+    column = columns.email
     codes_a, codes_b = column.codes[rows_a], column.codes[rows_b]
     similarity = np.full(rows_a.size, np.nan, dtype=np.float32)
     present = (codes_a != 0) & (codes_b != 0)
@@ -172,17 +226,34 @@ def _email_similarity(column: Column, rows_a: np.ndarray, rows_b: np.ndarray) ->
     similarity[equal] = 1.0
     todo = np.flatnonzero(present & ~equal)
     if todo.size:
-        split_a = [value.rpartition("@") for value in column.vocab[codes_a[todo]]]
-        split_b = [value.rpartition("@") for value in column.vocab[codes_b[todo]]]
-        local_a = [parts[0] for parts in split_a]
-        local_b = [parts[0] for parts in split_b]
-        same_domain = np.fromiter((pa[2] == pb[2] for pa, pb in zip(split_a, split_b)), dtype=bool, count=todo.size)
-        local_similarity = process.cpdist(local_a, local_b, scorer=Indel.normalized_similarity, workers=-1).astype(np.float32)
-        distinctive = np.fromiter((len(a) >= 5 for a in local_a), dtype=bool, count=todo.size)
-        other_domain = ~same_domain & (local_similarity >= 1.0) & distinctive
-        similarity[todo] = np.where(
-            same_domain, local_similarity, np.where(other_domain, EMAIL_OTHER_DOMAIN_SIMILARITY, 0.0)
-        )
+        parts = columns.email_parts
+        local_a, local_b = parts.local[codes_a[todo]], parts.local[codes_b[todo]]
+        same_domain = parts.domain[codes_a[todo]] == parts.domain[codes_b[todo]]
+        other_domain = (local_a == local_b) & parts.distinctive[codes_a[todo]]
+        result = np.where(other_domain, EMAIL_OTHER_DOMAIN_SIMILARITY, 0.0).astype(np.float32)
+        slips = np.flatnonzero(same_domain)
+        if slips.size:
+            result[slips] = _cpdist_codes(parts.local_vocab, local_a[slips], parts.local_vocab, local_b[slips], Indel.normalized_similarity)
+        similarity[todo] = result
+    return similarity
+
+
+def _phone_similarity(columns: Columns, rows_a: np.ndarray, rows_b: np.ndarray) -> np.ndarray:
+    """1 for the same number, else the share of matching digits (a slip costs one digit)."""
+    codes_a, codes_b = columns.phone.codes[rows_a], columns.phone.codes[rows_b]
+    similarity = np.full(rows_a.size, np.nan, dtype=np.float32)
+    present = (codes_a != 0) & (codes_b != 0)
+    digits_a, digits_b = columns.phone_digits[codes_a[present]], columns.phone_digits[codes_b[present]]
+    same = np.zeros(digits_a.size, dtype=np.int64)
+    longest = np.zeros(digits_a.size, dtype=np.int64)
+    # Compare right-aligned digit by digit: vectorised, no strings involved.
+    for _ in range(15):
+        present_digit = (digits_a > 0) | (digits_b > 0)
+        same += present_digit & (digits_a % 10 == digits_b % 10)
+        longest += present_digit
+        digits_a //= 10
+        digits_b //= 10
+    similarity[present] = same / np.maximum(longest, 1)
     return similarity
 
 
