@@ -67,7 +67,7 @@ def do_scan() -> ScanRun:
             for crm_id in cluster.ids:
                 cluster_of[crm_id] = index
         updates = [
-            PairUpdate(p.pair_key, p.id_a, p.id_b, p.score, p.explanation, cluster_of.get(p.id_a))
+            PairUpdate(pair_key_of(p.id_a, p.id_b), p.id_a, p.id_b, p.score, p.explanation, cluster_of.get(p.id_a))
             for p in result.pairs
             if p.is_match
         ]
