@@ -178,5 +178,9 @@ LOGGING = {
 }
 
 # Matching: the defaults come from docs/matching.md.
-MERGEASSIST_MATCH_THRESHOLD = envfloat("MERGEASSIST_MATCH_THRESHOLD", "60")
+# Unset means the engine's measured default (mergeassist.matching.DEFAULT_THRESHOLD).
+MERGEASSIST_MATCH_THRESHOLD: float | None = (
+    envfloat("MERGEASSIST_MATCH_THRESHOLD", "0") if os.getenv("MERGEASSIST_MATCH_THRESHOLD") else None
+)
+# Per-field weight overrides, e.g. {"email": 30}; empty means the engine's defaults.
 MERGEASSIST_MATCH_WEIGHTS: dict[str, float] = {}

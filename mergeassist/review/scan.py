@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from mergeassist.crm.models import Customer
-from mergeassist.matching import MatchConfig, Record, find_duplicates
+from mergeassist.matching import DEFAULT_THRESHOLD, MatchConfig, Record, find_duplicates
 from mergeassist.review.models import CandidatePair, Cluster, ScanRun
 
 logger = logging.getLogger(__name__)
@@ -29,8 +29,9 @@ BATCH = 1000
 
 
 def match_config() -> MatchConfig:
+    threshold = settings.MERGEASSIST_MATCH_THRESHOLD
     return MatchConfig(
-        threshold=settings.MERGEASSIST_MATCH_THRESHOLD,
+        threshold=DEFAULT_THRESHOLD if threshold is None else threshold,
         weights=settings.MERGEASSIST_MATCH_WEIGHTS or None,
         phone_region=settings.MERGEASSIST_PHONE_REGION,
     )

@@ -1,0 +1,62 @@
+"""`manage.py scan_csv`: the engine on a file, with bad rows reported by line and skipped."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+HEADER = "id,name_first,name_last,email,phone,company_name,address1,address2,city,state,zip,country,extra\n"
+ROWS = [
+    "1,Robert,Smith,robert.smith@gmail.com,(555) 201-3344,Acme Inc.,12 Oak Street,,Austin,TX,73301,US,x\n",
+    "2,Bob,Smith,Robert.Smith+shop@gmail.com,555.201.3344,ACME,12 Oak St,,Austin,TX,73301-1234,US,y\n",
+    '3,"unterminated,Nguyen,alice@example.com\n',
+]
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "in.csv"
+    path.write_text(text)
+    return path
+
+
+def test_it_writes_the_pairs_with_their_explanation(tmp_path, capsys):
+    source = write(tmp_path, HEADER + "".join(ROWS[:2]) + "4,Alice,Nguyen,alice@example.com,,,,,,,,,\n")
+    out = tmp_path / "pairs.csv"
+    call_command("scan_csv", str(source), "--out", str(out))
+    rows = list(csv.DictReader(out.open()))
+    assert [(row["id_a"], row["id_b"], row["is_match"]) for row in rows] == [("1", "2", "true")]
+    explanation = json.loads(rows[0]["explanation"])
+    assert {item["field"] for item in explanation} >= {"email", "phone"}
+    assert float(rows[0]["score"]) > 0
+    assert "Read 3 records (0 rows skipped)" in capsys.readouterr().out
+
+
+def test_it_reports_a_malformed_row_by_line_number_and_goes_on(tmp_path, capsys):
+    source = write(tmp_path, HEADER + ROWS[0] + "5,too,few\n" + ROWS[1])
+    out = tmp_path / "pairs.csv"
+    call_command("scan_csv", str(source), "--out", str(out))
+    captured = capsys.readouterr()
+    assert "line 3" in captured.err
+    assert len(list(csv.DictReader(out.open()))) == 1
+
+
+def test_it_accepts_missing_columns(tmp_path):
+    source = write(tmp_path, "id,email\n1,kate@x.com\n2,KATE@x.com\n")
+    out = tmp_path / "pairs.csv"
+    call_command("scan_csv", str(source), "--out", str(out))
+    assert out.read_text().startswith("id_a,id_b,score,is_match,explanation")
+
+
+def test_it_refuses_a_missing_file(tmp_path):
+    with pytest.raises(CommandError, match="No such file"):
+        call_command("scan_csv", str(tmp_path / "nope.csv"), "--out", str(tmp_path / "o.csv"))
+
+
+def test_it_refuses_a_file_without_an_id_column(tmp_path):
+    source = write(tmp_path, "name,email\nA,a@x.com\n")
+    with pytest.raises(CommandError, match="no usable rows"):
+        call_command("scan_csv", str(source), "--out", str(tmp_path / "o.csv"))
