@@ -80,6 +80,8 @@ class SyncProgress:
     customers_this_process: int = 0
     # The client's request counter when the run row was last told about it.
     requests_counted: int = 0
+    # The cursor an unfinished run was resumed from ("" for a fresh run).
+    resumed_after: str = ""
 
     @property
     def rate(self) -> float:
@@ -102,7 +104,7 @@ def run_sync(
     """
     client = client or CrmClient.from_settings()
     run = start_or_resume_run(full=full)
-    progress = SyncProgress(run, requests_counted=client.requests_made)
+    progress = SyncProgress(run, requests_counted=client.requests_made, resumed_after=run.cursor)
     try:
         if run.kind == SyncRun.Kind.FULL:
             _sync_full(run, client, progress, on_progress)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 from types import FrameType
 
@@ -25,8 +26,12 @@ class Command(BaseCommand):
             help="read every customer and mark those no longer in the CRM as gone",
         )
 
-    def handle(self, *, full: bool, **options: object) -> None:
+    def handle(self, *, full: bool, verbosity: int = 1, **options: object) -> None:
         previous_sigterm = _stop_cleanly_on_sigterm()
+        # The command reports progress and failures itself; the client's per-retry warnings and
+        # the sync's log lines would repeat them on stderr. -v 2 shows them.
+        quieted = _quiet_loggers() if verbosity < 2 else []
+        self._announced_resume = False
         try:
             run = run_sync(full=full, on_progress=self._print_progress)
         except SyncAlreadyRunning as exc:
@@ -38,10 +43,14 @@ class Command(BaseCommand):
             raise CommandError("Interrupted. The next sync_customers resumes where this one stopped.") from None
         finally:
             _restore_sigterm(previous_sigterm)
+            _restore_loggers(quieted)
         self.stdout.write(self.style.SUCCESS(_summary(run)))
 
     def _print_progress(self, progress: SyncProgress) -> None:
         run = progress.run
+        if progress.resumed_after and not self._announced_resume:
+            self.stdout.write(f"Resuming the unfinished full sync after customer id {progress.resumed_after}.")
+            self._announced_resume = True
         if run.status == SyncRun.Status.SUCCEEDED:
             return
         expected = f"/{run.total_expected:,}" if run.total_expected is not None else ""
@@ -59,6 +68,20 @@ def _summary(run: SyncRun) -> str:
         f"({run.customers_created:,} new, {run.customers_updated:,} updated, {run.customers_gone:,} gone), "
         f"{run.pages_fetched:,} pages, {run.requests_made:,} requests."
     )
+
+
+def _quiet_loggers() -> list[tuple[logging.Logger, int]]:
+    quieted = []
+    for name in ("mergeassist.crm.client", "mergeassist.crm.sync"):
+        logger = logging.getLogger(name)
+        quieted.append((logger, logger.level))
+        logger.setLevel(logging.ERROR)
+    return quieted
+
+
+def _restore_loggers(quieted: list[tuple[logging.Logger, int]]) -> None:
+    for logger, level in quieted:
+        logger.setLevel(level)
 
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
