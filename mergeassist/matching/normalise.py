@@ -279,6 +279,8 @@ def normalise_address(address1: str | None, address2: str | None = None) -> tupl
     for part in (address1, address2):
         if not part:
             continue
+        if "/" in part and is_placeholder(fold(part)):  # "n/a"
+            continue
         # "#4" and "2/98" (Australian unit/number) become words the loop below understands.
         folded = fold(part.replace("#", " unit ").replace("/", " unitslash "))
         if is_placeholder(folded):

@@ -51,7 +51,7 @@ DEFAULT_RULES: dict[str, FieldRule] = {
     "first_name": FieldRule(weight=20.0, neutral=0.80, floor=0.60, penalty_ratio=1.0),
     "last_name": FieldRule(weight=22.0, neutral=0.80, floor=0.60, penalty_ratio=0.7),
     "email": FieldRule(weight=50.0, neutral=0.85, floor=0.70, penalty_ratio=0.15),
-    "phone": FieldRule(weight=40.0, neutral=0.85, floor=0.70, penalty_ratio=0.15),
+    "phone": FieldRule(weight=40.0, neutral=0.90, floor=0.75, penalty_ratio=0.15),
     "company": FieldRule(weight=8.0, neutral=0.80, floor=0.50, penalty_ratio=0.25),
     "address": FieldRule(weight=25.0, neutral=0.75, floor=0.50, penalty_ratio=0.25),
     "city": FieldRule(weight=10.0, neutral=0.80, floor=0.60, penalty_ratio=0.5),
