@@ -69,6 +69,8 @@ class FaultDecision:
     slow: bool = False
     after: str | None = None  # "drop_after" or "malformed"
     server_status: int = 500
+    delay: float = 1.0  # seconds, when slow
+    retry_after: int = 1  # seconds, on a 429
 
 
 NO_FAULT = FaultDecision()
@@ -188,14 +190,13 @@ def decide_faults(endpoint: str) -> FaultDecision:
     if before is not None:
         status_draw = _draw(plan.seed, endpoint, call_number, "status")
         return FaultDecision(
-            before=before, server_status=SERVER_ERROR_STATUSES[int(status_draw * len(SERVER_ERROR_STATUSES))]
+            before=before,
+            server_status=SERVER_ERROR_STATUSES[int(status_draw * len(SERVER_ERROR_STATUSES))],
+            retry_after=plan.retry_after,
         )
-    return FaultDecision(slow=fires("slow"), after=next((f for f in FAULTS_AFTER if fires(f)), None))
-
-
-def fault_plan_in_force() -> FaultPlan:
-    profile = active_fault_profile()
-    return parse_fault_spec(profile.spec if profile else "")
+    return FaultDecision(
+        slow=fires("slow"), after=next((f for f in FAULTS_AFTER if fires(f)), None), delay=plan.delay
+    )
 
 
 def _draw(seed: int | None, endpoint: str, call_number: int, fault: str) -> float:
@@ -225,11 +226,9 @@ def _count_if_below(key: str, limit: int) -> bool:
 # The answers a fault gives instead of (or on top of) the real one.
 
 
-def too_many_requests(plan_retry_after: int) -> JsonResponse:
-    response = JsonResponse(
-        {"message": f"Too many requests. Retry after {plan_retry_after} seconds."}, status=429
-    )
-    response["Retry-After"] = str(plan_retry_after)
+def too_many_requests(retry_after: int) -> JsonResponse:
+    response = JsonResponse({"message": f"Too many requests. Retry after {retry_after} seconds."}, status=429)
+    response["Retry-After"] = str(retry_after)
     return response
 
 

@@ -61,9 +61,9 @@ def sandbox_api(endpoint: str, methods: tuple[str, ...]) -> Callable[[View], Vie
             if decision.before == "5xx":
                 return faults.server_error(decision.server_status)
             if decision.before == "429":
-                return faults.too_many_requests(faults.fault_plan_in_force().retry_after)
+                return faults.too_many_requests(decision.retry_after)
             if decision.slow:
-                time.sleep(faults.fault_plan_in_force().delay)
+                time.sleep(decision.delay)
             try:
                 with actions.request_lock:
                     response = view(request, **kwargs)
