@@ -19,8 +19,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import reset_queries, transaction
@@ -30,7 +32,7 @@ from django.utils import timezone
 from mergeassist.crm.client import CrmClient
 from mergeassist.crm.errors import CrmError, CrmUnexpectedResponse
 from mergeassist.crm.models import Customer, SyncRun
-from mergeassist.crm.types import CORE_FIELDS, EXPANSIONS, CrmCustomer
+from mergeassist.crm.types import CORE_FIELDS, EXPANSIONS, CrmCustomer, CustomerPage
 from mergeassist.matching import Record, normalise_record
 
 logger = logging.getLogger(__name__)
@@ -78,8 +80,6 @@ class SyncProgress:
     run: SyncRun
     started: float = field(default_factory=time.monotonic)
     customers_this_process: int = 0
-    # The client's request counter when the run row was last told about it.
-    requests_counted: int = 0
     # The cursor an unfinished run was resumed from ("" for a fresh run).
     resumed_after: str = ""
 
@@ -104,7 +104,7 @@ def run_sync(
     """
     client = client or CrmClient.from_settings()
     run = start_or_resume_run(full=full)
-    progress = SyncProgress(run, requests_counted=client.requests_made, resumed_after=run.cursor)
+    progress = SyncProgress(run, resumed_after=run.cursor)
     try:
         if run.kind == SyncRun.Kind.FULL:
             _sync_full(run, client, progress, on_progress)
@@ -165,8 +165,10 @@ def _sync_full(run: SyncRun, client: CrmClient, progress: SyncProgress, on_progr
     if run.watermark is None:
         # The newest change *before* reading anything: whatever changes during the pass is newer,
         # so the next incremental run picks it up even if the pass had already gone by.
-        run.watermark = _newest_updated_at(client)
-        run.save(update_fields=["watermark"])
+        newest, requests = _fetch(client, page=1, per_page=1, sort="-updated_at")
+        run.watermark = newest.customers[0].updated_at if newest.customers else None
+        run.requests_made += requests
+        run.save(update_fields=["watermark", "requests_made"])
     _read_by_id(run, client, progress, on_progress, after_id=int(run.cursor) if run.cursor else 0)
     with transaction.atomic():
         run.customers_gone = mark_unseen_customers_gone(run)
@@ -177,25 +179,47 @@ def _sync_full(run: SyncRun, client: CrmClient, progress: SyncProgress, on_progr
 def _read_by_id(
     run: SyncRun, client: CrmClient, progress: SyncProgress, on_progress: ProgressCallback | None, *, after_id: int
 ) -> None:
-    """Upsert every customer with an id above `after_id`, a page at a time, saving the cursor with each."""
-    while True:
-        page = client.list_customers(
-            page=1, per_page=PAGE_SIZE, include=INCLUDE, filters={"id.gte": str(after_id + 1)}, sort="id"
-        )
-        last_id = _check_id_order(page.customers, after_id)
-        with transaction.atomic():
-            created, updated = upsert_customers(page.customers, run)
-            _count_page(run, progress, client, page.customers, created, updated)
-            if last_id is not None:
-                run.cursor = str(last_id)
-            if run.kind == SyncRun.Kind.FULL:
-                # What was read so far plus what is left from here on (`total` counts the filter).
-                run.total_expected = run.customers_seen - len(page.customers) + page.total
-            run.save()
-        _report(progress, len(page.customers), on_progress)
-        if page.is_last or last_id is None:
-            return
-        after_id = last_id
+    """Upsert every customer with an id above `after_id`, a page at a time, saving the cursor with each.
+
+    The next page is fetched in the background while the current one is written: the CRM's latency
+    and the database's work overlap, and at most two pages are ever held.
+    """
+    prefetch = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crm-sync-prefetch")
+    try:
+        next_page = prefetch.submit(_fetch_after, client, after_id)
+        while True:
+            page, requests = next_page.result()
+            last_id = _check_id_order(page.customers, after_id)
+            more = last_id is not None and not page.is_last
+            if more:
+                next_page = prefetch.submit(_fetch_after, client, last_id)
+            with transaction.atomic():
+                created, updated = upsert_customers(page.customers, run)
+                _count_page(run, page.customers, created, updated, requests)
+                if last_id is not None:
+                    run.cursor = str(last_id)
+                if run.kind == SyncRun.Kind.FULL:
+                    # What was read so far plus what is left from here on (`total` counts the filter).
+                    run.total_expected = run.customers_seen - len(page.customers) + page.total
+                run.save()
+            _report(progress, len(page.customers), on_progress)
+            if not more:
+                return
+            after_id = last_id
+    finally:
+        # On a stop, do not wait for a page nobody will write (it ends by its own timeout).
+        prefetch.shutdown(wait=False, cancel_futures=True)
+
+
+def _fetch_after(client: CrmClient, after_id: int) -> tuple[CustomerPage, int]:
+    return _fetch(client, page=1, per_page=PAGE_SIZE, include=INCLUDE, filters={"id.gte": str(after_id + 1)}, sort="id")
+
+
+def _fetch(client: CrmClient, **query: Any) -> tuple[CustomerPage, int]:
+    """One page and the HTTP requests it took (retries included). One fetch runs at a time."""
+    before = client.requests_made
+    page = client.list_customers(**query)
+    return page, client.requests_made - before
 
 
 def _check_id_order(customers: list[CrmCustomer], after_id: int) -> int | None:
@@ -223,11 +247,6 @@ def mark_unseen_customers_gone(run: SyncRun) -> int:
         .exclude(last_seen_run=run)
         .update(is_gone=True, gone_at=timezone.now())
     )
-
-
-def _newest_updated_at(client: CrmClient) -> datetime | None:
-    page = client.list_customers(page=1, per_page=1, sort="-updated_at")
-    return page.customers[0].updated_at if page.customers else None
 
 
 # -- incremental runs ---------------------------------------------------------------------------
@@ -260,7 +279,7 @@ def _read_changed_since(
     """Upsert customers newest change first, down to `since` (inclusive: upserts are idempotent)."""
     page_number, restarts, previous_total = 1, 0, None
     while True:
-        page = client.list_customers(page=page_number, per_page=PAGE_SIZE, include=INCLUDE, sort="-updated_at")
+        page, requests = _fetch(client, page=page_number, per_page=PAGE_SIZE, include=INCLUDE, sort="-updated_at")
         if previous_total is not None and page.total < previous_total and restarts < MAX_INCREMENTAL_RESTARTS:
             # A customer vanished (merged or deleted) since the last page: every later row moved up
             # one place and the first of this page was skipped. Read again from the top.
@@ -275,7 +294,7 @@ def _read_changed_since(
         changed = [c for c in page.customers if since is None or c.updated_at is None or c.updated_at >= since]
         with transaction.atomic():
             created, updated = upsert_customers(changed, run)
-            _count_page(run, progress, client, changed, created, updated)
+            _count_page(run, changed, created, updated, requests)
             run.save()
         _report(progress, len(changed), on_progress)
         if len(changed) < len(page.customers) or page.is_last:
@@ -347,12 +366,9 @@ def _id_number(crm_id: str) -> int | None:
 # -- the run row --------------------------------------------------------------------------------
 
 
-def _count_page(
-    run: SyncRun, progress: SyncProgress, client: CrmClient, customers: list[CrmCustomer], created: int, updated: int
-) -> None:
+def _count_page(run: SyncRun, customers: list[CrmCustomer], created: int, updated: int, requests: int) -> None:
     run.pages_fetched += 1
-    run.requests_made += client.requests_made - progress.requests_counted
-    progress.requests_counted = client.requests_made
+    run.requests_made += requests
     run.customers_seen += len(customers)
     run.customers_created += created
     run.customers_updated += updated
