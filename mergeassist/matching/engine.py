@@ -24,6 +24,17 @@ class _Explainer:
         self.columns = columns
         self.rules = rules
 
+    def _row(self, name: str, value_a: str, value_b: str, similarity: float | None, points: dict[str, np.ndarray], note: str) -> dict[str, Any]:
+        return {
+            "field": name,
+            "value_a": value_a,
+            "value_b": value_b,
+            "similarity": similarity,
+            "weight": self.rules[name].weight,
+            "points": round(float(points[name][0]), 2),
+            "note": note,
+        }
+
     def explain(self, row_a: int, row_b: int) -> list[dict[str, Any]]:
         rows_a, rows_b = np.array([row_a]), np.array([row_b])
         similarity = compare_pairs(self.columns, rows_a, rows_b, self.rules)
@@ -31,21 +42,7 @@ class _Explainer:
         swapped = bool(similarity.names_swapped[0])
         values = _field_values(self.columns, row_a, row_b, swapped)
         explanation: list[dict[str, Any]] = []
-        for name in (*FIELD_ORDER, "different_person"):
-            if name == "different_person":
-                fired = bool(similarity.different_person[0])
-                explanation.append(
-                    {
-                        "field": name,
-                        "value_a": "",
-                        "value_b": "",
-                        "similarity": None,
-                        "weight": self.rules[name].weight,
-                        "points": round(float(points[name][0]), 2),
-                        "note": "first name and a personal email or the last name both differ" if fired else "",
-                    }
-                )
-                continue
+        for name in FIELD_ORDER:
             value_a, value_b = values[name]
             raw = float(similarity.by_field[name][0])
             notes: list[str] = []
@@ -55,19 +52,17 @@ class _Explainer:
                 notes.append("nickname")
             if name == "email" and similarity.shared_mailbox[0]:
                 notes.append("shared mailbox: weak evidence")
-            if raw != raw:  # NaN
+            if raw != raw:  # NaN: missing on one side or both
                 notes.append("missing")
-            explanation.append(
-                {
-                    "field": name,
-                    "value_a": value_a,
-                    "value_b": value_b,
-                    "similarity": None if raw != raw else round(raw, 3),
-                    "weight": self.rules[name].weight,
-                    "points": round(float(points[name][0]), 2),
-                    "note": "; ".join(notes),
-                }
-            )
+            explanation.append(self._row(name, value_a, value_b, None if raw != raw else round(raw, 3), points, "; ".join(notes)))
+        # Two rows that are not fields: evidence that only shows in a combination of fields.
+        if similarity.different_person[0]:
+            note = "first name and a personal email or the last name both differ: a different person"
+        else:
+            note = ""
+        explanation.append(self._row("different_person", "", "", None, points, note))
+        note = "nothing but the name agrees" if points["name_only"][0] < 0 else ""
+        explanation.append(self._row("name_only", "", "", None, points, note))
         return explanation
 
 

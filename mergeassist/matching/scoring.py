@@ -29,6 +29,10 @@ OTHER_HOUSE_CAP = 0.5
 OTHER_UNIT_CAP = 0.7
 
 FIELD_ORDER: tuple[str, ...] = ("first_name", "last_name", "email", "phone", "company", "address", "city", "zip", "state")
+# A name needs one of these fields (nearly) agreeing too, or it costs the `name_only` weight.
+CORROBORATING_FIELDS: tuple[str, ...] = ("email", "phone", "company", "address", "city", "zip")
+CORROBORATED = 0.95
+EXTRA_ROWS: tuple[str, ...] = ("different_person", "name_only")
 # Below this a first or last name is "clearly different" (JaroWinkler of unrelated names is ~0.4-0.6).
 CLEARLY_DIFFERENT_NAME = 0.7
 
@@ -150,7 +154,20 @@ def field_points(similarity: PairSimilarities, rules: dict[str, FieldRule]) -> d
     shared = similarity.shared_mailbox
     points["email"] = np.where(shared, np.maximum(points["email"], 0.0) * SHARED_MAILBOX_FACTOR, points["email"])
     points["different_person"] = np.where(similarity.different_person, -rules["different_person"].weight, 0.0).astype(np.float32)
+    points["name_only"] = np.where(_name_only(similarity.by_field, points), -rules["name_only"].weight, 0.0).astype(np.float32)
     return points
+
+
+def _name_only(by_field: dict[str, np.ndarray], points: dict[str, np.ndarray]) -> np.ndarray:
+    """Pairs where nothing but the name agrees: a common name alone is not one customer.
+
+    A corroborating field must (nearly) agree and add points: a field weighted 0 in the config
+    corroborates nothing.
+    """
+    corroborated = np.zeros(by_field["first_name"].size, dtype=bool)
+    for name in CORROBORATING_FIELDS:
+        corroborated |= (by_field[name] >= CORROBORATED) & (points[name] > 0)
+    return ~corroborated
 
 
 def _different_person(first_name: np.ndarray, last_name: np.ndarray, email: np.ndarray, shared_mailbox: np.ndarray) -> np.ndarray:
@@ -196,19 +213,20 @@ def compare_pairs(columns: Columns, rows_a: np.ndarray, rows_b: np.ndarray, rule
     shared_mailbox = columns.email_shared[email_codes_a] | columns.email_shared[email_codes_b]
 
     email = _email_similarity(columns, rows_a, rows_b)
+    by_field = {
+        "first_name": first_name,
+        "last_name": last_name,
+        "email": email,
+        "phone": _phone_similarity(columns, rows_a, rows_b),
+        "company": _fuzzy(columns.company, rows_a, columns.company, rows_b, fuzz.token_sort_ratio, 100.0),
+        "address": _address_similarity(columns, rows_a, rows_b),
+        "city": _fuzzy(columns.city, rows_a, columns.city, rows_b, JaroWinkler.normalized_similarity),
+        "zip": _fuzzy(columns.zip, rows_a, columns.zip, rows_b, OSA.normalized_similarity),
+        "state": _exact(columns.state, rows_a, rows_b),
+    }
     return PairSimilarities(
+        by_field=by_field,
         different_person=_different_person(first_name, last_name, email, shared_mailbox),
-        by_field={
-            "first_name": first_name,
-            "last_name": last_name,
-            "email": email,
-            "phone": _phone_similarity(columns, rows_a, rows_b),
-            "company": _fuzzy(columns.company, rows_a, columns.company, rows_b, fuzz.token_sort_ratio, 100.0),
-            "address": _address_similarity(columns, rows_a, rows_b),
-            "city": _fuzzy(columns.city, rows_a, columns.city, rows_b, JaroWinkler.normalized_similarity),
-            "zip": _fuzzy(columns.zip, rows_a, columns.zip, rows_b, OSA.normalized_similarity),
-            "state": _exact(columns.state, rows_a, rows_b),
-        },
         names_swapped=swapped,
         nickname=nickname,
         shared_mailbox=shared_mailbox,

@@ -147,7 +147,9 @@ def test_it_takes_weights_and_threshold_from_the_config() -> None:
     a, b = ROBERT, replace(ROBERT, id="9", email=None, address1=None, city=None, state=None, zip=None)
     assert is_matched(a, b)
     assert not is_matched(a, b, MatchConfig(weights={"phone": 0.0}))
-    assert not is_matched(a, b, MatchConfig(threshold=99.0))
+    light = {"first_name": 10.0, "last_name": 10.0, "phone": 20.0}  # 40 points in all
+    assert is_matched(a, b, MatchConfig(threshold=35.0, weights=light, report_floor=0.0))
+    assert not is_matched(a, b, MatchConfig(threshold=45.0, weights=light, report_floor=0.0))
 
 
 def test_it_refuses_unknown_weight_names() -> None:
