@@ -289,7 +289,7 @@ def test_it_shows_the_last_sync(logged_in, crm):
     html = logged_in.get(URL).content.decode()
     assert "Last sync: full," in html
     assert "3\xa0minutes ago</time>" in html
-    assert '<span class="badge ok">succeeded</span>, 2,000 customers' in html
+    assert '<span class="sync-ok">succeeded</span>, 2,000 customers' in html
 
 
 def test_it_shows_why_the_last_sync_failed(logged_in, crm):
@@ -298,7 +298,7 @@ def test_it_shows_why_the_last_sync_failed(logged_in, crm):
     )
     html = logged_in.get(URL).content.decode()
     assert "Last sync: incremental," in html
-    assert '<span class="badge error">failed</span>: The CRM refused the API key.' in html
+    assert '<span class="sync-failed">failed</span>: The CRM refused the API key.' in html
 
 
 def test_it_counts_the_snapshot(logged_in, crm):
