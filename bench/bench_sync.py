@@ -68,7 +68,10 @@ def _run_all(sizes: list[int]) -> list[dict[str, object]]:
                 for size in sizes:
                     started = time.perf_counter()
                     _manage(server_env, "seed_sandbox", "--reset", f"--customers={size}")
-                    print(f"Seeded {size:,} sandbox customers in {time.perf_counter() - started:.1f}s", flush=True)
+                    print(
+                        f"Seeded {size:,} sandbox customers in {time.perf_counter() - started:.1f}s",
+                        flush=True,
+                    )
                     for engine in ENGINES:
                         app_env = _env(Path(tmp) / f"app-{engine}-{size}.sqlite3", port)
                         _manage(app_env, "migrate", "--verbosity=0")
@@ -98,7 +101,9 @@ def _env(database: Path, port: int) -> dict[str, str]:
 
 
 def _manage(env: dict[str, str], *args: str) -> None:
-    subprocess.run([sys.executable, "manage.py", *args], cwd=REPO, env=env, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=REPO, env=env, check=True, stdout=subprocess.DEVNULL
+    )
 
 
 def _run_child(engine: str, env: dict[str, str]) -> dict[str, object]:
@@ -137,7 +142,9 @@ def _format(result: dict[str, object]) -> str:
 
 
 def _print_table(results: list[dict[str, object]]) -> None:
-    print("\n| engine | customers | wall (s) | requests | peak RSS (MB) | RSS growth during sync (MB) | rows/s |")
+    print(
+        "\n| engine | customers | wall (s) | requests | peak RSS (MB) | RSS growth during sync (MB) | rows/s |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|")
     for r in results:
         print(

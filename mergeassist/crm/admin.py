@@ -21,7 +21,16 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(Customer)
 class CustomerAdmin(ReadOnlyAdmin):
-    list_display = ["crm_id", "name_first", "name_last", "email", "phone", "company_name", "is_gone", "synced_at"]
+    list_display = [
+        "crm_id",
+        "name_first",
+        "name_last",
+        "email",
+        "phone",
+        "company_name",
+        "is_gone",
+        "synced_at",
+    ]
     list_filter = ["is_gone", "country"]
     search_fields = ["crm_id", "search_name", "search_email", "search_phone", "search_company"]
     show_full_result_count = False  # a COUNT(*) per page is slow on a large snapshot

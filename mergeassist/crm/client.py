@@ -22,7 +22,7 @@ import random
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 from urllib.parse import quote, urlsplit
 
 import requests
@@ -204,7 +204,7 @@ class CrmClient:
     def close(self) -> None:
         self._session.close()
 
-    def __enter__(self) -> CrmClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -232,7 +232,12 @@ class CrmClient:
             page=page, per_page=per_page, include=tuple(include), search=search, filters=filters, sort=sort
         )
         return self._request(
-            "GET", "/v2/customers/", params=params, parse=parse_customer_page, policy=IDEMPOTENT, what="customer list"
+            "GET",
+            "/v2/customers/",
+            params=params,
+            parse=parse_customer_page,
+            policy=IDEMPOTENT,
+            what="customer list",
         )
 
     def iter_pages(
@@ -252,7 +257,9 @@ class CrmClient:
         """
         page = start_page
         while True:
-            result = self.list_customers(page=page, per_page=per_page, include=include, filters=filters, sort=sort)
+            result = self.list_customers(
+                page=page, per_page=per_page, include=include, filters=filters, sort=sort
+            )
             yield result
             if result.is_last:
                 return
@@ -365,7 +372,9 @@ class CrmClient:
                 )  # fmt: skip
                 time.sleep(delay)
             try:
-                return self._attempt(method, path, params=params, json=json, parse=parse, policy=policy, what=what)
+                return self._attempt(
+                    method, path, params=params, json=json, parse=parse, policy=policy, what=what
+                )
             except _Retry as retry:
                 last_retry = retry
             except _LostAnswer as lost:
@@ -396,7 +405,11 @@ class CrmClient:
             response = self._session.request(
                 method, self.base_url + path, params=params, json=json, timeout=self.timeout
             )
-        except (requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema, requests.exceptions.InvalidURL):
+        except (
+            requests.exceptions.MissingSchema,
+            requests.exceptions.InvalidSchema,
+            requests.exceptions.InvalidURL,
+        ):
             raise CrmError(f"MERGEASSIST_CRM_URL ({self.base_url!r}) is not a valid http(s) URL.") from None
         except requests.exceptions.ConnectTimeout:
             raise _Retry(self._unavailable(f"no connection within {self.timeout:g}s")) from None
@@ -417,7 +430,8 @@ class CrmClient:
                 if policy.retry_lost_answer:
                     raise _Retry(
                         CrmUnexpectedResponse(
-                            f"The CRM at {self._host} sent an answer MergeAssist cannot read ({exc}).", status=status
+                            f"The CRM at {self._host} sent an answer MergeAssist cannot read ({exc}).",
+                            status=status,
                         )
                     ) from None
                 raise _LostAnswer(f"unreadable answer: {exc}", status=status) from None
@@ -432,7 +446,9 @@ class CrmClient:
             )
         if status == 429:
             retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
-            advice = f"Try again in {retry_after:g} seconds." if retry_after is not None else "Try again shortly."
+            advice = (
+                f"Try again in {retry_after:g} seconds." if retry_after is not None else "Try again shortly."
+            )
             raise _Retry(
                 CrmRateLimited(
                     f"The CRM at {self._host} is rate-limiting MergeAssist. {advice}",
@@ -445,7 +461,10 @@ class CrmClient:
             if policy.retry_lost_answer:
                 raise _Retry(self._unavailable(f"HTTP {status}", status))
             raise _LostAnswer(f"HTTP {status}", status=status)
-        raise CrmError(f"The CRM answered HTTP {status}: {message or response.reason or 'no reason given'}.", status=status)
+        raise CrmError(
+            f"The CRM answered HTTP {status}: {message or response.reason or 'no reason given'}.",
+            status=status,
+        )
 
     def _delay_before_retry(self, attempt: int, retry: _Retry) -> float:
         """Exponential backoff with jitter; a 429's Retry-After (capped) when it asks for longer."""

@@ -127,9 +127,13 @@ def start_or_resume_run(*, full: bool) -> SyncRun:
         if live is not None:
             raise SyncAlreadyRunning(live)
         for dead in running:
-            logger.warning("Sync run %s stopped without finishing (last heartbeat %s)", dead.pk, dead.heartbeat_at)
+            logger.warning(
+                "Sync run %s stopped without finishing (last heartbeat %s)", dead.pk, dead.heartbeat_at
+            )
         running.update(
-            status=SyncRun.Status.FAILED, finished_at=now, error_message="Stopped without finishing (no heartbeat)."
+            status=SyncRun.Status.FAILED,
+            finished_at=now,
+            error_message="Stopped without finishing (no heartbeat).",
         )
 
         unfinished = _unfinished_full_run()
@@ -139,7 +143,9 @@ def start_or_resume_run(*, full: bool) -> SyncRun:
             unfinished.finished_at = None
             unfinished.error_message = ""
             unfinished.save(update_fields=["status", "heartbeat_at", "finished_at", "error_message"])
-            logger.info("Resuming full sync run %s after customer id %s", unfinished.pk, unfinished.cursor or "-")
+            logger.info(
+                "Resuming full sync run %s after customer id %s", unfinished.pk, unfinished.cursor or "-"
+            )
             return unfinished
 
         kind = SyncRun.Kind.FULL if full or last_succeeded_run() is None else SyncRun.Kind.INCREMENTAL
@@ -161,7 +167,9 @@ def _unfinished_full_run() -> SyncRun | None:
 # -- full runs ----------------------------------------------------------------------------------
 
 
-def _sync_full(run: SyncRun, client: CrmClient, progress: SyncProgress, on_progress: ProgressCallback | None) -> None:
+def _sync_full(
+    run: SyncRun, client: CrmClient, progress: SyncProgress, on_progress: ProgressCallback | None
+) -> None:
     if run.watermark is None:
         # The newest change *before* reading anything: whatever changes during the pass is newer,
         # so the next incremental run picks it up even if the pass had already gone by.
@@ -177,7 +185,12 @@ def _sync_full(run: SyncRun, client: CrmClient, progress: SyncProgress, on_progr
 
 
 def _read_by_id(
-    run: SyncRun, client: CrmClient, progress: SyncProgress, on_progress: ProgressCallback | None, *, after_id: int
+    run: SyncRun,
+    client: CrmClient,
+    progress: SyncProgress,
+    on_progress: ProgressCallback | None,
+    *,
+    after_id: int,
 ) -> None:
     """Upsert every customer with an id above `after_id`, a page at a time, saving the cursor with each.
 
@@ -212,7 +225,9 @@ def _read_by_id(
 
 
 def _fetch_after(client: CrmClient, after_id: int) -> tuple[CustomerPage, int]:
-    return _fetch(client, page=1, per_page=PAGE_SIZE, include=INCLUDE, filters={"id.gte": str(after_id + 1)}, sort="id")
+    return _fetch(
+        client, page=1, per_page=PAGE_SIZE, include=INCLUDE, filters={"id.gte": str(after_id + 1)}, sort="id"
+    )
 
 
 def _fetch(client: CrmClient, **query: Any) -> tuple[CustomerPage, int]:
@@ -279,7 +294,9 @@ def _read_changed_since(
     """Upsert customers newest change first, down to `since` (inclusive: upserts are idempotent)."""
     page_number, restarts, previous_total = 1, 0, None
     while True:
-        page, requests = _fetch(client, page=page_number, per_page=PAGE_SIZE, include=INCLUDE, sort="-updated_at")
+        page, requests = _fetch(
+            client, page=page_number, per_page=PAGE_SIZE, include=INCLUDE, sort="-updated_at"
+        )
         if previous_total is not None and page.total < previous_total and restarts < MAX_INCREMENTAL_RESTARTS:
             # A customer vanished (merged or deleted) since the last page: every later row moved up
             # one place and the first of this page was skipped. Read again from the top.
@@ -291,7 +308,9 @@ def _read_changed_since(
             # The newest change when the run began; anything changed later is newer still, so the
             # next run's stop point cannot skip it (the page it moved to was read already).
             run.watermark = page.customers[0].updated_at
-        changed = [c for c in page.customers if since is None or c.updated_at is None or c.updated_at >= since]
+        changed = [
+            c for c in page.customers if since is None or c.updated_at is None or c.updated_at >= since
+        ]
         with transaction.atomic():
             created, updated = upsert_customers(changed, run)
             _count_page(run, changed, created, updated, requests)
@@ -366,7 +385,9 @@ def _id_number(crm_id: str) -> int | None:
 # -- the run row --------------------------------------------------------------------------------
 
 
-def _count_page(run: SyncRun, customers: list[CrmCustomer], created: int, updated: int, requests: int) -> None:
+def _count_page(
+    run: SyncRun, customers: list[CrmCustomer], created: int, updated: int, requests: int
+) -> None:
     run.pages_fetched += 1
     run.requests_made += requests
     run.customers_seen += len(customers)

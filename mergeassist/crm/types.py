@@ -123,7 +123,9 @@ class CustomerPage:
     @property
     def is_last(self) -> bool:
         """True when no page follows. An empty or short page ends the list whatever `meta` says."""
-        return not self.customers or len(self.customers) < self.per_page or self.current_page >= self.last_page
+        return (
+            not self.customers or len(self.customers) < self.per_page or self.current_page >= self.last_page
+        )
 
 
 @dataclass(frozen=True)
@@ -234,7 +236,11 @@ def parse_merge_preview(body: Any) -> MergePreview:
     primary = parse_customer(_require(body, "primary", dict))
     secondary = parse_customer(_require(body, "secondary", dict))
     conflicts = [
-        Conflict(field=str(c.get("field")), primary_value=c.get("primary_value"), secondary_value=c.get("secondary_value"))
+        Conflict(
+            field=str(c.get("field")),
+            primary_value=c.get("primary_value"),
+            secondary_value=c.get("secondary_value"),
+        )
         for c in _require(body, "conflicts", list)
         if isinstance(c, dict)
     ]
@@ -267,7 +273,8 @@ def preview_fingerprint(
         "primary": primary,
         "secondary": secondary,
         "conflicts": sorted(
-            ([c.field, c.primary_value, c.secondary_value] for c in conflicts), key=lambda c: json.dumps(c, default=str)
+            ([c.field, c.primary_value, c.secondary_value] for c in conflicts),
+            key=lambda c: json.dumps(c, default=str),
         ),
         "transfers": dict(transfers),
         "warnings": sorted(warnings),
@@ -306,7 +313,8 @@ def parse_error(content: bytes) -> tuple[str, dict[str, list[str]]]:
     message = body.get("message") if isinstance(body.get("message"), str) else ""
     errors = body.get("errors") if isinstance(body.get("errors"), dict) else {}
     field_errors = {
-        str(key): [str(m) for m in (msgs if isinstance(msgs, list) else [msgs])] for key, msgs in errors.items()
+        str(key): [str(m) for m in (msgs if isinstance(msgs, list) else [msgs])]
+        for key, msgs in errors.items()
     }
     return message, field_errors
 
@@ -366,7 +374,11 @@ def _parse_card(item: dict[str, Any]) -> Card:
 
 
 def _parse_custom_field(item: dict[str, Any]) -> CustomField:
-    return CustomField(key=str(item.get("key", "")), value=_optional_str(item.get("value")), label=str(item.get("label") or ""))
+    return CustomField(
+        key=str(item.get("key", "")),
+        value=_optional_str(item.get("value")),
+        label=str(item.get("label") or ""),
+    )
 
 
 def _parse_stats(item: dict[str, Any]) -> Stats:

@@ -54,7 +54,12 @@ def test_it_reads_each_expansion_only_when_included(crm_sandbox, crm, expansion)
         card = next(item for c in customers for item in c.cards)
         assert len(card.last4) == 4 and 1 <= card.exp_month <= 12
     if expansion == "subscriptions":
-        assert {s.status for c in customers for s in c.subscriptions} <= {"active", "paused", "cancelled", "past_due"}
+        assert {s.status for c in customers for s in c.subscriptions} <= {
+            "active",
+            "paused",
+            "cancelled",
+            "past_due",
+        }
 
 
 def test_it_searches_filters_and_sorts(crm_sandbox, crm):
@@ -66,7 +71,10 @@ def test_it_searches_filters_and_sorts(crm_sandbox, crm):
     assert all(c.email == target.email for c in by_email)
 
     contains = target.email.split("@")[1]
-    assert all(contains in (c.email or "") for c in crm.list_customers(filters={"email.contains": contains}).customers)
+    assert all(
+        contains in (c.email or "")
+        for c in crm.list_customers(filters={"email.contains": contains}).customers
+    )
 
     from_id = crm.list_customers(filters={"id.gte": "55"}, sort="id").customers
     assert [c.id for c in from_id] == ["55", "56", "57", "58", "59", "60"]

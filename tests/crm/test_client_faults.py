@@ -39,7 +39,9 @@ def test_it_retries_a_get_through_a_transient_fault(crm_sandbox, fast_retries, f
         ("malformed", CrmUnexpectedResponse, "cannot read"),
     ],
 )
-def test_it_gives_up_after_the_last_retry_with_a_clear_message(crm_sandbox, fast_retries, fault, error, reason):
+def test_it_gives_up_after_the_last_retry_with_a_clear_message(
+    crm_sandbox, fast_retries, fault, error, reason
+):
     crm_sandbox.seed(2)
     crm_sandbox.set_faults(f"list.{fault}=1,delay=0.6")
     client = CrmClient(crm_sandbox.base_url, crm_sandbox.api_key, timeout=0.3, retries=2, backoff=0.001)
@@ -67,7 +69,9 @@ def test_it_honours_retry_after(crm_sandbox, fast_retries):
 
 def test_it_caps_retry_after_and_reports_the_rate_limit(crm_sandbox, fast_retries):
     crm_sandbox.set_faults("list.429=1,retry_after=30")
-    client = CrmClient(crm_sandbox.base_url, crm_sandbox.api_key, retries=2, backoff=0.001, max_retry_after=0.05)
+    client = CrmClient(
+        crm_sandbox.base_url, crm_sandbox.api_key, retries=2, backoff=0.001, max_retry_after=0.05
+    )
 
     started = time.monotonic()
     with pytest.raises(CrmRateLimited) as caught:
@@ -113,7 +117,9 @@ def test_it_retries_a_note_the_crm_refused_with_429(crm_sandbox, crm):
     assert crm.requests_made == 2
 
 
-@pytest.mark.parametrize(("fault", "notes_written"), [("drop_after", 1), ("malformed", 1), ("drop", 0), ("5xx", 0)])
+@pytest.mark.parametrize(
+    ("fault", "notes_written"), [("drop_after", 1), ("malformed", 1), ("drop", 0), ("5xx", 0)]
+)
 def test_it_never_resends_a_note_whose_answer_was_lost(crm_sandbox, crm, fault, notes_written):
     crm_sandbox.seed(1)
     crm_sandbox.set_faults(f"note.{fault}=1")

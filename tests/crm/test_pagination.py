@@ -42,7 +42,9 @@ def test_it_pages_with_filters_and_includes(crm_sandbox, crm):
 
 
 def _page(size: int, *, per_page: int = 100, current: int = 1, last: int = 9) -> CustomerPage:
-    return CustomerPage(customers=[object()] * size, current_page=current, per_page=per_page, last_page=last, total=900)  # type: ignore[list-item]
+    return CustomerPage(
+        customers=[object()] * size, current_page=current, per_page=per_page, last_page=last, total=900
+    )  # type: ignore[list-item]
 
 
 @pytest.mark.parametrize(

@@ -27,7 +27,9 @@ def stop_after(pages: int):
 
 
 def present_ids() -> list[str]:
-    return list(Customer.objects.filter(is_gone=False).order_by("crm_id_number").values_list("crm_id", flat=True))
+    return list(
+        Customer.objects.filter(is_gone=False).order_by("crm_id_number").values_list("crm_id", flat=True)
+    )
 
 
 def assert_snapshot_matches(crm_sandbox) -> None:
@@ -38,7 +40,9 @@ def assert_snapshot_matches(crm_sandbox) -> None:
 
 def new_sandbox_customer(**fields) -> SandboxCustomer:
     """A customer who signs up now (the sandbox API has no create endpoint; the CRM's web shop does)."""
-    return SandboxCustomer.objects.create(name_first="Nova", name_last="Newcomer", email="nova@example.net", **fields)
+    return SandboxCustomer.objects.create(
+        name_first="Nova", name_last="Newcomer", email="nova@example.net", **fields
+    )
 
 
 def test_it_copies_every_customer_with_expansions_and_search_columns(crm_sandbox, fast_retries):
@@ -54,7 +58,11 @@ def test_it_copies_every_customer_with_expansions_and_search_columns(crm_sandbox
 
     source = SandboxCustomer.objects.exclude(email=None).exclude(phone=None).order_by("id").first()
     row = Customer.objects.get(crm_id=str(source.id))
-    assert (row.name_first, row.email, row.crm_id_number) == (source.name_first or "", source.email, source.id)
+    assert (row.name_first, row.email, row.crm_id_number) == (
+        source.name_first or "",
+        source.email,
+        source.id,
+    )
     assert row.crm_updated_at == source.updated_at
     assert row.search_email and row.search_phone.isdigit() or row.search_phone.startswith("+")
     assert row.search_name == row.search_name.lower()
@@ -62,7 +70,9 @@ def test_it_copies_every_customer_with_expansions_and_search_columns(crm_sandbox
     assert row.last_seen_run_id == run.pk
 
 
-def test_it_ends_with_exactly_the_crms_customers_when_30_percent_of_gets_fail(crm_sandbox, fast_retries, settings):
+def test_it_ends_with_exactly_the_crms_customers_when_30_percent_of_gets_fail(
+    crm_sandbox, fast_retries, settings
+):
     crm_sandbox.seed(250)
     settings.MERGEASSIST_CRM_RETRIES = 10
     crm_sandbox.set_faults(
@@ -92,6 +102,7 @@ def test_it_resumes_an_interrupted_full_sync_without_duplicates_or_losses(crm_sa
     crm.update_fields("20", {"city": "Changed Behind The Cursor"})
     crm.update_fields("200", {"city": "Changed Ahead Of The Cursor"})
     newcomer = new_sandbox_customer()
+    assert newcomer.id == 251
 
     resumed = run_sync()
 
@@ -196,7 +207,9 @@ def test_it_reads_again_when_a_customer_vanishes_mid_incremental_run(crm_sandbox
     # 150 customers change in the CRM, id 1 most recently: two pages of changes, newest first.
     now = timezone.now()
     for number in range(1, 151):
-        SandboxCustomer.objects.filter(id=number).update(city=f"Moved {number}", updated_at=now - timedelta(seconds=number))
+        SandboxCustomer.objects.filter(id=number).update(
+            city=f"Moved {number}", updated_at=now - timedelta(seconds=number)
+        )
     merged = False
 
     def merge_after_first_page(progress: SyncProgress) -> None:

@@ -40,7 +40,9 @@ class Command(BaseCommand):
             # One line an operator can act on; the run is marked failed and the next one resumes it.
             raise CommandError(exc.message) from None
         except KeyboardInterrupt:
-            raise CommandError("Interrupted. The next sync_customers resumes where this one stopped.") from None
+            raise CommandError(
+                "Interrupted. The next sync_customers resumes where this one stopped."
+            ) from None
         finally:
             _restore_sigterm(previous_sigterm)
             _restore_loggers(quieted)
@@ -49,7 +51,9 @@ class Command(BaseCommand):
     def _print_progress(self, progress: SyncProgress) -> None:
         run = progress.run
         if progress.resumed_after and not self._announced_resume:
-            self.stdout.write(f"Resuming the unfinished full sync after customer id {progress.resumed_after}.")
+            self.stdout.write(
+                f"Resuming the unfinished full sync after customer id {progress.resumed_after}."
+            )
             self._announced_resume = True
         if run.status == SyncRun.Status.SUCCEEDED:
             return
