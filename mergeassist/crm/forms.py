@@ -69,8 +69,9 @@ class CustomerListForm(forms.Form):
         required=False,
         max_length=MAX_TERM_LENGTH,
         label="Search",
-        help_text="First name, last name or email",
-        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Name or email", "autocomplete": "off"}),
+        widget=forms.TextInput(
+            attrs={"type": "search", "placeholder": "Name or email", "autocomplete": "off"}
+        ),
     )
     filter_field = forms.ChoiceField(choices=FILTER_FIELD_CHOICES, label="Filter on")
     filter_match = forms.ChoiceField(choices=FILTER_MATCH_CHOICES, label="Match")
@@ -127,4 +128,8 @@ class CustomerListForm(forms.Form):
 
     def error_summary(self) -> list[str]:
         """One line per problem, naming the parameter, for the alert above the results."""
-        return [f"{self.fields[name].label}: {message}" for name, messages in self.errors.items() for message in messages]
+        return [
+            f"{self.fields[name].label}: {message}"
+            for name, messages in self.errors.items()
+            for message in messages
+        ]

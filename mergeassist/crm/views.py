@@ -23,7 +23,11 @@ logger = logging.getLogger(__name__)
 
 INTERACTIVE_RETRIES = 1
 # The snapshot's columns for the CRM's sort keys that are named differently there.
-SNAPSHOT_SORT_COLUMNS = {"id": "crm_id_number", "created_at": "crm_created_at", "updated_at": "crm_updated_at"}
+SNAPSHOT_SORT_COLUMNS = {
+    "id": "crm_id_number",
+    "created_at": "crm_created_at",
+    "updated_at": "crm_updated_at",
+}
 
 
 @dataclass(frozen=True)

@@ -90,7 +90,9 @@ def test_it_pages_through_the_results_and_back(crm_sandbox, logged_in_page: Page
 
 def test_it_shows_the_snapshot_when_the_crm_is_down(crm_sandbox, logged_in_page: Page, settings):
     page = logged_in_page
-    Customer.objects.create(crm_id="7", crm_id_number=7, name_first="Snap", name_last="Shot", email="snap@example.com")
+    Customer.objects.create(
+        crm_id="7", crm_id_number=7, name_first="Snap", name_last="Shot", email="snap@example.com"
+    )
     SyncRun.objects.create(
         kind="full", status="succeeded", finished_at=timezone.now() - timedelta(minutes=30), customers_seen=1
     )
@@ -116,7 +118,9 @@ def test_it_shows_the_snapshot_when_the_crm_is_down(crm_sandbox, logged_in_page:
 
 def test_it_shows_customer_data_as_text(crm_sandbox, logged_in_page: Page, browser_problems):
     page = logged_in_page
-    SandboxCustomer.objects.create(name_first="<img src=x onerror=alert(1)>", name_last="<script>", email="x@example.com")
+    SandboxCustomer.objects.create(
+        name_first="<img src=x onerror=alert(1)>", name_last="<script>", email="x@example.com"
+    )
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     page.reload()

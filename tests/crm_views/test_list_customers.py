@@ -101,6 +101,18 @@ def test_it_shows_the_full_page(logged_in, crm):
     assert "Showing 1–2 of 2 customers" in html
 
 
+def test_it_has_a_filter_form_that_works_with_and_without_javascript(logged_in, crm):
+    html = logged_in.get(URL).content.decode()
+    form = html[
+        html.index('<form id="customer-filters"') : html.index("</form>", html.index("customer-filters"))
+    ]
+    assert 'method="get" action="/customers/"' in form
+    assert 'hx-get="/customers/" hx-target="#customer-results"' in form
+    assert 'hx-push-url="true"' in form
+    assert 'hx-indicator="#customer-results-loading"' in form
+    assert '<label for="id_filter_value">Value</label>' in form
+
+
 def test_it_returns_only_the_fragment_to_htmx(logged_in, crm):
     response = logged_in.get(URL, headers={"HX-Request": "true"})
     assert response.status_code == 200
@@ -136,7 +148,13 @@ def test_it_passes_search_filter_sort_and_page_to_the_crm(logged_in, crm):
     crm.last_page = 5
     response = logged_in.get(URL, query)
     assert crm.calls == [
-        {"page": 3, "per_page": 50, "search": "ann", "filters": {"company_name": "Acme Inc"}, "sort": "-email"}
+        {
+            "page": 3,
+            "per_page": 50,
+            "search": "ann",
+            "filters": {"company_name": "Acme Inc"},
+            "sort": "-email",
+        }
     ]
     # The form shows what was asked for.
     html = response.content.decode()
@@ -183,6 +201,12 @@ def test_it_refuses_bad_input_with_a_reason(logged_in, crm, query, reason):
     assert crm.calls == []
 
 
+def test_it_marks_the_field_at_fault(logged_in, crm):
+    html = logged_in.get(URL, {"per_page": "500"}).content.decode()
+    assert 'aria-invalid="true" aria-describedby="id_per_page_error"' in html
+    assert '<ul class="errorlist" id="id_per_page_error">' in html
+
+
 def test_it_refuses_bad_input_in_the_fragment_too(logged_in, crm):
     response = logged_in.get(URL, {"per_page": "500"}, headers={"HX-Request": "true"})
     assert response.status_code == 400
@@ -217,7 +241,9 @@ def test_it_says_when_a_page_is_past_the_end(logged_in, crm):
 
 
 def test_it_escapes_customer_data(logged_in, crm):
-    crm.customers = [crm_customer("7", name_first="<script>alert(1)</script>", company_name="<b>Bold</b> & Co")]
+    crm.customers = [
+        crm_customer("7", name_first="<script>alert(1)</script>", company_name="<b>Bold</b> & Co")
+    ]
     html = logged_in.get(URL).content.decode()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "<script>alert(1)" not in html
@@ -261,7 +287,12 @@ def test_it_applies_search_filter_sort_and_page_to_the_snapshot(logged_in, crm):
     snapshot_customer("4", name_last="Dunn", company_name="Other")
     snapshot_customer("5", name_last="Evans", company_name="Acme", is_gone=True)
 
-    query = {"filter_field": "company_name", "filter_match": "exact", "filter_value": "Acme", "sort": "-name_last"}
+    query = {
+        "filter_field": "company_name",
+        "filter_match": "exact",
+        "filter_value": "Acme",
+        "sort": "-name_last",
+    }
     html = logged_in.get(URL, {**query, "per_page": "1", "page": "2"}).content.decode()
     assert "Showing 2–2 of 2 customers in the snapshot" in html
     assert "snap1@example.com" in html  # Clark is first, Adams second
@@ -294,11 +325,20 @@ def test_it_shows_the_last_sync(logged_in, crm):
 
 def test_it_shows_why_the_last_sync_failed(logged_in, crm):
     SyncRun.objects.create(
-        kind="incremental", status="failed", finished_at=timezone.now(), error_message="The CRM refused the API key."
+        kind="incremental",
+        status="failed",
+        finished_at=timezone.now(),
+        error_message="The CRM refused the API key.",
     )
     html = logged_in.get(URL).content.decode()
     assert "Last sync: incremental," in html
     assert '<span class="sync-failed">failed</span>: The CRM refused the API key.' in html
+
+
+def test_it_shows_a_sync_in_progress(logged_in, crm):
+    SyncRun.objects.create(kind="full", customers_seen=1200, total_expected=2000)
+    html = " ".join(logged_in.get(URL).content.decode().split())
+    assert '<span class="sync-running">running</span>, 1,200 of 2,000 customers so far' in html
 
 
 def test_it_counts_the_snapshot(logged_in, crm):
@@ -324,6 +364,19 @@ def test_it_sends_anonymous_users_to_the_login_page(client, crm):
 # -- against the sandbox CRM over real HTTP ---------------------------------------------------------
 
 
+def test_it_says_plainly_when_the_crm_refuses_the_key(crm_sandbox, logged_in, monkeypatch):
+    crm_sandbox.seed(3)
+    monkeypatch.setattr(
+        CrmClient, "from_settings", lambda: CrmClient(crm_sandbox.base_url, "wrong", retries=0)
+    )
+    response = logged_in.get(URL)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert html.count("The CRM refused the API key. Check MERGEASSIST_CRM_API_KEY.") == 1
+    assert "wrong" not in html
+    assert "Showing the local snapshot, which is empty" in html
+
+
 def test_it_lists_the_sandbox_customers_over_http(crm_sandbox, logged_in):
     crm_sandbox.seed(30)
     wanted = SandboxCustomer.objects.exclude(email=None).exclude(email="").order_by("id").first()
@@ -338,14 +391,3 @@ def test_it_lists_the_sandbox_customers_over_http(crm_sandbox, logged_in):
     html = logged_in.get(URL, {"filter_field": "email", "filter_value": wanted.email}).content.decode()
     assert f'id="customer-{wanted.id}"' in html
     assert "Showing the local snapshot" not in html
-
-
-def test_it_says_plainly_when_the_crm_refuses_the_key(crm_sandbox, logged_in, monkeypatch):
-    crm_sandbox.seed(3)
-    monkeypatch.setattr(CrmClient, "from_settings", lambda: CrmClient(crm_sandbox.base_url, "wrong", retries=0))
-    response = logged_in.get(URL)
-    assert response.status_code == 200
-    html = response.content.decode()
-    assert html.count("The CRM refused the API key. Check MERGEASSIST_CRM_API_KEY.") == 1
-    assert "wrong" not in html
-    assert "Showing the local snapshot, which is empty" in html
