@@ -426,7 +426,9 @@ class CrmClient:
         if 200 <= status < 300:
             try:
                 return parse(parse_json(response.content))
-            except MalformedBody as exc:
+            # MalformedBody is the adapter's own verdict; the others are a shape it did not foresee
+            # (a number where a list belongs, ...), which is just as unreadable.
+            except (MalformedBody, TypeError, ValueError, KeyError, AttributeError) as exc:
                 if policy.retry_lost_answer:
                     raise _Retry(
                         CrmUnexpectedResponse(
