@@ -9,7 +9,7 @@ fuzzy comparison or an explanation. This keeps 1M records well under the memory 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -18,10 +18,25 @@ from . import normalise as n
 
 
 @dataclass(slots=True)
+class NameFeatures:
+    """Per vocab entry of a name column, what the weak name evidence needs, as arrays.
+
+    Word and family codes come from indexes shared by the first- and last-name columns, so a
+    swapped name compares in one space.
+    """
+
+    first_word: np.ndarray  # int32: code of the first word ("mary" for "mary ann")
+    letter: np.ndarray  # int32: the first letter
+    single_letter: np.ndarray  # bool: the first word is an initial ("r")
+    multiword: np.ndarray  # bool: "garcia lopez"
+    families: list[list[int]]  # nickname family codes (bob → robert, bobby, ...)
+
+
+@dataclass(slots=True)
 class Column:
     codes: np.ndarray  # int32 per record, 0 = missing
     vocab: np.ndarray  # object array of normalised strings; vocab[0] == ""
-    multiword: np.ndarray | None = None  # bool per vocab entry, for names: "garcia lopez"
+    names: NameFeatures | None = None  # only for the first- and last-name columns
 
     def value(self, row: int) -> str:
         return self.vocab[self.codes[row]]
@@ -58,6 +73,8 @@ class Columns:
     city: Column
     state: Column
     zip: Column
+    # Derived tables that scoring builds once per run (nickname pairs), keyed by name.
+    cache: dict[str, Any] = field(default_factory=dict)
 
 
 class _Coder:
@@ -123,8 +140,23 @@ def _email_parts(vocab: np.ndarray) -> EmailParts:
     return EmailParts(local, locals_.vocab(), domain, distinctive)
 
 
-def _multiword(vocab: np.ndarray) -> np.ndarray:
-    return np.fromiter((" " in value for value in vocab), dtype=bool, count=len(vocab))
+def _name_features(vocab: np.ndarray, words: _Coder, families: _Coder) -> NameFeatures:
+    size = len(vocab)
+    first_word = np.zeros(size, dtype=np.int32)
+    letter = np.zeros(size, dtype=np.int32)
+    single_letter = np.zeros(size, dtype=bool)
+    multiword = np.zeros(size, dtype=bool)
+    family_codes: list[list[int]] = [[] for _ in range(size)]
+    for code, value in enumerate(vocab):
+        if not value:
+            continue
+        word = value.split(" ", 1)[0]
+        first_word[code] = words.code(word)
+        letter[code] = ord(word[0])
+        single_letter[code] = len(word) == 1
+        multiword[code] = " " in value
+        family_codes[code] = [families.code(member) for member in n.name_family(word)]
+    return NameFeatures(first_word, letter, single_letter, multiword, family_codes)
 
 
 def normalise_columns(records: Sequence[Any], region: str = "US") -> Columns:
@@ -140,9 +172,10 @@ def normalise_columns(records: Sequence[Any], region: str = "US") -> Columns:
     phone = _code_column(raw("phone"), lambda value: n.normalise_phone(value, region))
     phone_digits = np.fromiter((int(value[1:]) if value else 0 for value in phone.vocab), dtype=np.int64, count=len(phone.vocab))
     first = _code_column(raw("name_first"), n.normalise_name)
-    first.multiword = _multiword(first.vocab)
     last = _code_column(raw("name_last"), n.normalise_name)
-    last.multiword = _multiword(last.vocab)
+    words, families = _Coder(), _Coder()
+    first.names = _name_features(first.vocab, words, families)
+    last.names = _name_features(last.vocab, words, families)
     return Columns(
         size=len(records),
         first=first,

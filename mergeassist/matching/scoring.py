@@ -14,7 +14,6 @@ from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA, Indel, JaroWinkler
 
 from .columns import Column, Columns
-from .normalise import are_nicknames
 from .records import FieldRule
 
 # Similarities given to weak name evidence: below a clean match, above the neutral point.
@@ -98,33 +97,47 @@ def _exact(column: Column, rows_a: np.ndarray, rows_b: np.ndarray) -> np.ndarray
     return similarity
 
 
-def _first_name_similarity(column_a: Column, rows_a: np.ndarray, column_b: Column, rows_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _nickname_pairs(columns: Columns, column_a: Column, column_b: Column) -> np.ndarray:
+    """Sorted codes `a * len(b.vocab) + b` of every (a, b) vocab pair sharing a nickname family.
+
+    Built once per run from the families (tens of thousands of pairs at most), so checking
+    millions of candidate pairs is one vectorised `np.isin`.
+    """
+    key = f"nicknames:{id(column_a)}:{id(column_b)}"
+    if key not in columns.cache:
+        members_a: dict[int, list[int]] = {}
+        for code, families in enumerate(column_a.names.families):
+            for family in families:
+                members_a.setdefault(family, []).append(code)
+        width = len(column_b.vocab)
+        related = [
+            code_a * width + code_b
+            for code_b, families in enumerate(column_b.names.families)
+            for family in families
+            for code_a in members_a.get(family, ())
+        ]
+        columns.cache[key] = np.unique(np.array(related, dtype=np.int64))
+    return columns.cache[key]
+
+
+def _first_name_similarity(columns: Columns, column_a: Column, rows_a: np.ndarray, column_b: Column, rows_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     similarity = _fuzzy(column_a, rows_a, column_b, rows_b, JaroWinkler.normalized_similarity)
     nickname = np.zeros(rows_a.size, dtype=bool)
     weak = np.flatnonzero(similarity < NICKNAME_SIMILARITY)
     if weak.size:
-        # Distinct name pairs are few (names repeat), so the Python check runs once per pair of names.
-        distinct_a, distinct_b, inverse = _unique_pairs(column_a.codes[rows_a[weak]], column_b.codes[rows_b[weak]])
-        evidence = np.fromiter(
-            (_weak_name_evidence(a, b) for a, b in zip(column_a.vocab[distinct_a], column_b.vocab[distinct_b])),
-            dtype=np.float32,
-            count=distinct_a.size,
-        )[inverse]
+        codes_a, codes_b = column_a.codes[rows_a[weak]], column_b.codes[rows_b[weak]]
+        names_a, names_b = column_a.names, column_b.names
+        # "r" vs "robert", and "mary ann" vs "mary": an initial or the same first word.
+        same_letter = names_a.letter[codes_a] == names_b.letter[codes_b]
+        an_initial = names_a.single_letter[codes_a] | names_b.single_letter[codes_b]
+        initial = (an_initial & same_letter) | (names_a.first_word[codes_a] == names_b.first_word[codes_b])
+        pair_codes = codes_a.astype(np.int64) * len(column_b.vocab) + codes_b
+        related = np.isin(pair_codes, _nickname_pairs(columns, column_a, column_b)) & ~initial
+        evidence = np.where(initial, INITIAL_SIMILARITY, np.where(related, NICKNAME_SIMILARITY, 0.0)).astype(np.float32)
         better = evidence > similarity[weak]
         similarity[weak[better]] = evidence[better]
-        nickname[weak[better & (evidence == NICKNAME_SIMILARITY)]] = True
+        nickname[weak[better & related]] = True
     return similarity, nickname
-
-
-def _weak_name_evidence(a: str, b: str) -> float:
-    first_a, first_b = a.split(" ", 1)[0], b.split(" ", 1)[0]
-    if (len(first_a) == 1 or len(first_b) == 1) and first_a[0] == first_b[0]:
-        return INITIAL_SIMILARITY
-    if first_a == first_b:  # "mary ann" vs "mary"
-        return INITIAL_SIMILARITY
-    if are_nicknames(first_a, first_b):
-        return NICKNAME_SIMILARITY
-    return 0.0
 
 
 def _last_name_similarity(column_a: Column, rows_a: np.ndarray, column_b: Column, rows_b: np.ndarray) -> np.ndarray:
@@ -133,7 +146,7 @@ def _last_name_similarity(column_a: Column, rows_a: np.ndarray, column_b: Column
     weak = np.flatnonzero(similarity < COMPOUND_SURNAME_SIMILARITY)
     if weak.size:
         codes_a, codes_b = column_a.codes[rows_a[weak]], column_b.codes[rows_b[weak]]
-        multiword = column_a.multiword[codes_a] | column_b.multiword[codes_b]
+        multiword = column_a.names.multiword[codes_a] | column_b.names.multiword[codes_b]
         if multiword.any():
             token_set = _cpdist_codes(column_a.vocab, codes_a[multiword], column_b.vocab, codes_b[multiword], fuzz.token_set_ratio)
             similarity[weak[multiword][token_set >= 99.9]] = COMPOUND_SURNAME_SIMILARITY
@@ -187,7 +200,7 @@ def _different_person(first_name: np.ndarray, last_name: np.ndarray, email: np.n
 
 
 def compare_pairs(columns: Columns, rows_a: np.ndarray, rows_b: np.ndarray, rules: dict[str, FieldRule]) -> PairSimilarities:
-    first_straight, nickname_straight = _first_name_similarity(columns.first, rows_a, columns.first, rows_b)
+    first_straight, nickname_straight = _first_name_similarity(columns, columns.first, rows_a, columns.first, rows_b)
     last_straight = _last_name_similarity(columns.last, rows_a, columns.last, rows_b)
 
     # Swapped first/last: only worth the cost where the straight comparison is poor.
@@ -195,7 +208,7 @@ def compare_pairs(columns: Columns, rows_a: np.ndarray, rows_b: np.ndarray, rule
     swapped = np.zeros(rows_a.size, dtype=bool)
     poor = np.flatnonzero(~(np.nan_to_num(first_straight, nan=0.0) >= 0.9) | ~(np.nan_to_num(last_straight, nan=0.0) >= 0.9))
     if poor.size:
-        first_cross, nick_cross = _first_name_similarity(columns.first, rows_a[poor], columns.last, rows_b[poor])
+        first_cross, nick_cross = _first_name_similarity(columns, columns.first, rows_a[poor], columns.last, rows_b[poor])
         last_cross = _last_name_similarity(columns.last, rows_a[poor], columns.first, rows_b[poor])
         rule_first, rule_last = rules["first_name"], rules["last_name"]
         straight_points = _points(first_straight[poor], rule_first) + _points(last_straight[poor], rule_last)
