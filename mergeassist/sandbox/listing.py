@@ -10,7 +10,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django import forms
-from django.db.models import Q, QuerySet
+from django.db.models import F, OrderBy, Q, QuerySet
+from django.db.models.functions import Lower
 from django.http import QueryDict
 from django.utils import timezone
 
@@ -20,7 +21,7 @@ from mergeassist.sandbox.serialize import INCLUDES
 DEFAULT_PER_PAGE = 25
 MAX_PER_PAGE = 100
 SORT_FIELDS = ("id", "email", "name_first", "name_last", "company_name", "created_at", "updated_at")
-SEARCH_FIELDS = ("name_first", "name_last", "email")
+TEXT_SORT_FIELDS = ("email", "name_first", "name_last", "company_name")
 
 
 def _numeric_id(value: str) -> int:
@@ -138,10 +139,18 @@ def matching_customers(cleaned: dict[str, Any]) -> QuerySet[SandboxCustomer]:
     if cleaned["search"]:
         term = cleaned["search"]
         customers = customers.filter(Q(name_first__icontains=term) | Q(name_last__icontains=term) | Q(email__icontains=term))
-    sort: str = cleaned["sort"]
-    # Ties break on id in the same direction, so pages never repeat or skip a customer.
-    tie_break = "-id" if sort.startswith("-") else "id"
-    return customers.order_by(sort, tie_break) if sort.removeprefix("-") != "id" else customers.order_by(sort)
+    return customers.order_by(*ordering(cleaned["sort"]))
+
+
+def ordering(sort: str) -> list[OrderBy]:
+    """The same order on SQLite and PostgreSQL: text ignores case, empty (null) values come first
+    ascending and last descending, and ties break on id so pages never repeat or skip a customer."""
+    descending = sort.startswith("-")
+    name = sort.removeprefix("-")
+    key = Lower(name) if name in TEXT_SORT_FIELDS else F(name)
+    if descending:
+        return [key.desc(nulls_last=True), F("id").desc()]
+    return [key.asc(nulls_first=True), F("id").asc()]
 
 
 def page_of(customers: QuerySet[SandboxCustomer], number: int, per_page: int) -> Page:

@@ -37,7 +37,8 @@ class SandboxCustomer(models.Model):
     city = models.CharField(max_length=255, null=True, blank=True)
     state = models.CharField(max_length=255, null=True, blank=True)
     zip = models.CharField(max_length=32, null=True, blank=True)
-    country = models.CharField(max_length=8, null=True, blank=True)
+    # As typed: usually ISO 3166-1 alpha-2, but duplicates carry "United States" and the like.
+    country = models.CharField(max_length=64, null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     # Set explicitly by every write path (not auto_now) so seeding can give realistic histories.
     updated_at = models.DateTimeField(default=timezone.now, db_index=True)

@@ -118,8 +118,9 @@ def test_it_filters_ids_as_numbers(api, make_customer):
         ("-name_first", ["grace", "alan", "ada"]),
         ("name_last", ["grace", "ada", "alan"]),
         ("-name_last", ["alan", "ada", "grace"]),
-        ("email", ["alan", "ada", "grace"]),  # upper case sorts first, like the database does
-        ("company_name", ["alan", "ada", "grace"]),  # null first
+        ("email", ["ada", "alan", "grace"]),  # case does not matter: ALAN@ between ada@ and grace@
+        ("company_name", ["alan", "ada", "grace"]),  # empty first ascending
+        ("-company_name", ["grace", "ada", "alan"]),  # and last descending
         ("-created_at", ["alan", "grace", "ada"]),
         ("updated_at", ["grace", "alan", "ada"]),
         ("-updated_at", ["ada", "alan", "grace"]),
