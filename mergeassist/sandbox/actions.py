@@ -65,7 +65,10 @@ def _is_empty(value: str | None) -> bool:
 def parse_field_updates(body: Any) -> list[tuple[str, str | None]]:
     """The body must be a non-empty array of {"key": str, "value": str | null}."""
     if not isinstance(body, list) or not body:
-        raise InvalidRequest("The body must be a non-empty array of field objects.", {"body": ["Expected [{\"key\": ..., \"value\": ...}]."]})
+        raise InvalidRequest(
+            "The body must be a non-empty array of field objects.",
+            {"body": ['Expected [{"key": ..., "value": ...}].']},
+        )
     updates: list[tuple[str, str | None]] = []
     errors: dict[str, list[str]] = {}
     for index, item in enumerate(body):
@@ -112,7 +115,9 @@ def _field_update_errors(
     errors: dict[str, list[str]] = {}
     for key, value in updates:
         if key not in CORE_FIELDS and key not in custom_fields:
-            errors[key] = [f"Unknown field key {key!r}: not a core field and not one of this customer's fields."]
+            errors[key] = [
+                f"Unknown field key {key!r}: not a core field and not one of this customer's fields."
+            ]
         elif value is not None and len(value) > _max_length(key):
             errors[key] = [f"At most {_max_length(key)} characters."]
     return errors
@@ -129,7 +134,9 @@ def _max_length(key: str) -> int:
 
 def parse_note(body: Any) -> str:
     if not isinstance(body, dict) or not isinstance(body.get("notes"), str) or not body["notes"]:
-        raise InvalidRequest("The note is empty.", {"notes": ["The notes field is required (at least 1 character)."]})
+        raise InvalidRequest(
+            "The note is empty.", {"notes": ["The notes field is required (at least 1 character)."]}
+        )
     return body["notes"]
 
 
@@ -172,7 +179,9 @@ def _conflicts(primary: SandboxCustomer, secondary: SandboxCustomer) -> list[dic
         (name, getattr(primary, name), getattr(secondary, name)) for name in CORE_FIELDS
     ]
     secondary_fields = {field.key: field.value for field in secondary.fields.all()}
-    pairs += [(f.key, f.value, secondary_fields[f.key]) for f in primary.fields.all() if f.key in secondary_fields]
+    pairs += [
+        (f.key, f.value, secondary_fields[f.key]) for f in primary.fields.all() if f.key in secondary_fields
+    ]
     return [
         {"field": name, "primary_value": mine, "secondary_value": theirs, "resolution": "keep_primary"}
         for name, mine, theirs in pairs
@@ -223,7 +232,9 @@ def do_merge_customers(*, primary_id: str, secondary_id: str) -> MergeOutcome:
     with request_lock, transaction.atomic():
         ids = [int(i) for i in (primary_id, secondary_id) if i.isdigit()]
         # Lock both rows in id order so two merges of the same pair cannot deadlock or both win.
-        locked = {c.id: c for c in SandboxCustomer.objects.select_for_update().filter(id__in=ids).order_by("id")}
+        locked = {
+            c.id: c for c in SandboxCustomer.objects.select_for_update().filter(id__in=ids).order_by("id")
+        }
         primary = locked.get(int(primary_id)) if primary_id.isdigit() else None
         secondary = locked.get(int(secondary_id)) if secondary_id.isdigit() else None
         if primary is None:
@@ -264,7 +275,9 @@ def _move_missing_fields(primary: SandboxCustomer, secondary: SandboxCustomer) -
         elif _is_empty(mine.value) and not _is_empty(field.value):
             mine.value = field.value
             mine.save(update_fields=["value"])
-    primary_integrations = set(SandboxIntegration.objects.filter(customer=primary).values_list("name", flat=True))
+    primary_integrations = set(
+        SandboxIntegration.objects.filter(customer=primary).values_list("name", flat=True)
+    )
     SandboxIntegration.objects.filter(customer=secondary).exclude(name__in=primary_integrations).update(
         customer=primary
     )

@@ -131,7 +131,9 @@ def _parse_number(name: str, raw: str, *, whole: bool) -> float:
 def _check_target(target: str) -> None:
     endpoint, _, fault = target.partition(".")
     if endpoint not in (*ENDPOINTS, "*"):
-        raise FaultSpecError(f"unknown endpoint {endpoint!r} in {target!r}; use one of {', '.join(ENDPOINTS)} or *")
+        raise FaultSpecError(
+            f"unknown endpoint {endpoint!r} in {target!r}; use one of {', '.join(ENDPOINTS)} or *"
+        )
     if fault not in FAULTS:
         raise FaultSpecError(f"unknown fault {fault!r} in {target!r}; use one of {', '.join(FAULTS)}")
 
@@ -239,7 +241,9 @@ def server_error(status: int) -> JsonResponse:
 def malformed(response: HttpResponse) -> HttpResponse:
     """The real answer cut in half: valid headers, a status, and JSON that does not parse."""
     body = response.content
-    return HttpResponse(body[: max(1, len(body) // 2)], status=response.status_code, content_type="application/json")
+    return HttpResponse(
+        body[: max(1, len(body) // 2)], status=response.status_code, content_type="application/json"
+    )
 
 
 def dropped_connection(request: HttpRequest) -> StreamingHttpResponse:

@@ -67,7 +67,9 @@ class CustomerListForm(forms.Form):
         super().__init__(query)
         self.filter_params = {key: query[key] for key in query if key.startswith("filter")}
         # Strict on purpose: a misspelt parameter (per-page=100) fails loudly instead of being ignored.
-        self.unknown_params = [key for key in query if key not in self.fields and key not in self.filter_params]
+        self.unknown_params = [
+            key for key in query if key not in self.fields and key not in self.filter_params
+        ]
 
     def clean_include(self) -> list[str]:
         names = [name.strip() for name in self.cleaned_data["include"].split(",") if name.strip()]
@@ -79,14 +81,18 @@ class CustomerListForm(forms.Form):
     def clean_sort(self) -> str:
         sort = self.cleaned_data["sort"]
         if sort and sort.removeprefix("-") not in SORT_FIELDS:
-            raise forms.ValidationError(f"Cannot sort by {sort!r}; use {', '.join(SORT_FIELDS)}, '-' for descending.")
+            raise forms.ValidationError(
+                f"Cannot sort by {sort!r}; use {', '.join(SORT_FIELDS)}, '-' for descending."
+            )
         return sort or "id"
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         cleaned["lookups"], self.filter_errors = parse_filters(self.filter_params)
         for key in self.unknown_params:
-            self.filter_errors[key] = [f"Unknown query parameter; use {', '.join(self.fields)} or filter[...]."]
+            self.filter_errors[key] = [
+                f"Unknown query parameter; use {', '.join(self.fields)} or filter[...]."
+            ]
         if self.filter_errors:
             raise forms.ValidationError("Bad filter.")
         return cleaned
@@ -138,7 +144,9 @@ def matching_customers(cleaned: dict[str, Any]) -> QuerySet[SandboxCustomer]:
     customers = SandboxCustomer.objects.filter(**cleaned["lookups"])
     if cleaned["search"]:
         term = cleaned["search"]
-        customers = customers.filter(Q(name_first__icontains=term) | Q(name_last__icontains=term) | Q(email__icontains=term))
+        customers = customers.filter(
+            Q(name_first__icontains=term) | Q(name_last__icontains=term) | Q(email__icontains=term)
+        )
     return customers.order_by(*ordering(cleaned["sort"]))
 
 

@@ -63,7 +63,10 @@ def seed_customers(count: int, seed: int = 0, *, duplicate_rate: float = 0.25) -
     rng = random.Random(f"sandbox-seed:{seed}")
     with transaction.atomic():
         offset = SandboxCustomer.objects.aggregate(top=Max("id"))["top"] or 0
-        customers = [_customer(person, offset, (i + rng.random()) / len(people), rng) for i, person in enumerate(people)]
+        customers = [
+            _customer(person, offset, (i + rng.random()) / len(people), rng)
+            for i, person in enumerate(people)
+        ]
         SandboxCustomer.objects.bulk_create(customers, batch_size=BATCH_SIZE)
         _bulk_create_related(customers, rng)
         _reset_id_sequences()
@@ -73,8 +76,17 @@ def seed_customers(count: int, seed: int = 0, *, duplicate_rate: float = 0.25) -
 def wipe_sandbox() -> None:
     """Delete every sandbox record, and the fault profile with it."""
     with transaction.atomic():
-        for model in (SandboxNote, SandboxOrder, SandboxCard, SandboxSubscription, SandboxIntegration,
-                      SandboxCustomField, SandboxCustomer, FaultCounter, FaultProfile):
+        for model in (
+            SandboxNote,
+            SandboxOrder,
+            SandboxCard,
+            SandboxSubscription,
+            SandboxIntegration,
+            SandboxCustomField,
+            SandboxCustomer,
+            FaultCounter,
+            FaultProfile,
+        ):
             model.objects.all().delete()
 
 
@@ -118,7 +130,9 @@ def _bulk_create_related(customers: list[SandboxCustomer], rng: random.Random) -
         cards += _cards(customer, rng)
         subscriptions += _subscriptions(customer, rng)
         integrations += [
-            SandboxIntegration(customer=customer, name=name, external_id=f"{name[:2]}_{rng.getrandbits(40):010x}")
+            SandboxIntegration(
+                customer=customer, name=name, external_id=f"{name[:2]}_{rng.getrandbits(40):010x}"
+            )
             for name, chance in INTEGRATIONS
             if rng.random() < chance
         ]
@@ -128,7 +142,9 @@ def _bulk_create_related(customers: list[SandboxCustomer], rng: random.Random) -
             if rng.random() < chance
         ]
         if rng.random() < 0.1:
-            notes.append(SandboxNote(customer=customer, notes=rng.choice(NOTES), created_at=customer.updated_at))
+            notes.append(
+                SandboxNote(customer=customer, notes=rng.choice(NOTES), created_at=customer.updated_at)
+            )
     for model, rows in (
         (SandboxOrder, orders),
         (SandboxCard, cards),
@@ -172,10 +188,21 @@ def _subscriptions(customer: SandboxCustomer, rng: random.Random) -> list[Sandbo
     if rng.random() >= 0.45:
         return []
     product, amount = rng.choice(PRODUCTS)
-    status = rng.choices([s for s, _ in SUBSCRIPTION_STATUSES], weights=[w for _, w in SUBSCRIPTION_STATUSES])[0]
-    next_bill_at = SEED_EPOCH + timedelta(days=rng.randint(1, 30)) if status in ("active", "past_due") else None
-    return [SandboxSubscription(customer=customer, status=status, product=product, amount=Decimal(amount),
-                                next_bill_at=next_bill_at)]
+    status = rng.choices(
+        [s for s, _ in SUBSCRIPTION_STATUSES], weights=[w for _, w in SUBSCRIPTION_STATUSES]
+    )[0]
+    next_bill_at = (
+        SEED_EPOCH + timedelta(days=rng.randint(1, 30)) if status in ("active", "past_due") else None
+    )
+    return [
+        SandboxSubscription(
+            customer=customer,
+            status=status,
+            product=product,
+            amount=Decimal(amount),
+            next_bill_at=next_bill_at,
+        )
+    ]
 
 
 def _reset_id_sequences() -> None:
@@ -184,5 +211,3 @@ def _reset_id_sequences() -> None:
     with connection.cursor() as cursor:
         for statement in statements:
             cursor.execute(statement)
-
-

@@ -63,7 +63,9 @@ def customer_json(customer: SandboxCustomer, includes: Iterable[str] = ()) -> di
     if "stats" in includes:
         data["stats"] = stats_json(customer)
     if "integrations" in includes:
-        data["integrations"] = [{"name": i.name, "external_id": i.external_id} for i in customer.integrations.all()]
+        data["integrations"] = [
+            {"name": i.name, "external_id": i.external_id} for i in customer.integrations.all()
+        ]
     if "subscriptions" in includes:
         data["subscriptions"] = [subscription_json(s) for s in customer.subscriptions.all()]
     return data
@@ -81,7 +83,7 @@ def card_json(card: SandboxCard) -> dict[str, Any]:
 
 
 def stats_json(customer: SandboxCustomer) -> dict[str, Any]:
-    lifetime_value: Decimal = customer.stats_lifetime_value or Decimal("0")  # type: ignore[attr-defined]
+    lifetime_value: Decimal = customer.stats_lifetime_value or Decimal(0)  # type: ignore[attr-defined]
     return {
         "orders_count": customer.stats_orders_count,  # type: ignore[attr-defined]
         "lifetime_value": f"{lifetime_value:.2f}",

@@ -18,7 +18,13 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from mergeassist.sandbox import actions, faults
-from mergeassist.sandbox.listing import DEFAULT_PER_PAGE, CustomerListForm, matching_customers, page_links, page_of
+from mergeassist.sandbox.listing import (
+    DEFAULT_PER_PAGE,
+    CustomerListForm,
+    matching_customers,
+    page_links,
+    page_of,
+)
 from mergeassist.sandbox.serialize import customer_json, error_json, note_json, with_includes
 
 View = Callable[..., HttpResponse]
@@ -32,8 +38,10 @@ def _has_valid_key(request: HttpRequest) -> bool:
     expected = settings.MERGEASSIST_CRM_API_KEY
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
     # An empty configured key must never let an empty header in.
-    return bool(expected) and scheme.lower() == "bearer" and hmac.compare_digest(
-        given.strip().encode(), expected.encode()
+    return (
+        bool(expected)
+        and scheme.lower() == "bearer"
+        and hmac.compare_digest(given.strip().encode(), expected.encode())
     )
 
 
@@ -86,7 +94,9 @@ def _json_body(request: HttpRequest) -> Any:
     try:
         return json.loads(request.body or b"null")
     except (ValueError, UnicodeDecodeError):
-        raise actions.InvalidRequest("The body is not valid JSON.", {"body": ["Send a JSON document."]}) from None
+        raise actions.InvalidRequest(
+            "The body is not valid JSON.", {"body": ["Send a JSON document."]}
+        ) from None
 
 
 @sandbox_api("list", methods=("GET",))

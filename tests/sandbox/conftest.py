@@ -61,7 +61,9 @@ def make_customer(crm_sandbox) -> Callable[..., SandboxCustomer]:
         for index in range(orders):
             customer.orders.create(total=Decimal("10.00"), placed_at=datetime(2024, 2, 1 + index, tzinfo=UTC))
         for index in range(cards):
-            customer.cards.create(brand="visa", last4=f"{4242 + index}", exp_month=1, exp_year=2030, is_default=index == 0)
+            customer.cards.create(
+                brand="visa", last4=f"{4242 + index}", exp_month=1, exp_year=2030, is_default=index == 0
+            )
         for status in subscriptions:
             customer.subscriptions.create(status=status, product="Coffee Club", amount=Decimal("24.00"))
         for key, value in (fields or {}).items():

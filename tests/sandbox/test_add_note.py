@@ -23,7 +23,8 @@ def test_it_adds_a_note_and_answers_201_with_it(api, make_customer):
 
 
 @pytest.mark.parametrize(
-    "body", [{}, {"notes": ""}, {"notes": None}, {"notes": 5}, {"note": "x"}, ["x"], None],
+    "body",
+    [{}, {"notes": ""}, {"notes": None}, {"notes": 5}, {"note": "x"}, ["x"], None],
     ids=["no notes", "empty", "null", "number", "misspelt", "array", "no body"],
 )
 def test_it_refuses_a_missing_or_empty_note(api, make_customer, body):

@@ -23,7 +23,9 @@ ENDPOINTS = [
 def test_it_refuses_calls_without_the_right_key(crm_sandbox, make_customer, method, path, authorization):
     ada, bea = make_customer(name_first="Ada"), make_customer(name_first="Bea")
     path = path.format(a=ada.id, b=bea.id)
-    headers = {} if authorization is None else {"Authorization": authorization.format(key=crm_sandbox.api_key)}
+    headers = (
+        {} if authorization is None else {"Authorization": authorization.format(key=crm_sandbox.api_key)}
+    )
 
     response = requests.request(method, crm_sandbox.url(path), headers=headers, json=[], timeout=10)
 
@@ -37,7 +39,10 @@ def test_it_accepts_the_key_without_a_login_session_or_csrf_token(crm_sandbox, m
     ada = make_customer(name_first="Ada")
 
     response = requests.post(
-        crm_sandbox.url(f"/v2/customers/{ada.id}/notes"), headers=crm_sandbox.headers, json={"notes": "hi"}, timeout=10
+        crm_sandbox.url(f"/v2/customers/{ada.id}/notes"),
+        headers=crm_sandbox.headers,
+        json={"notes": "hi"},
+        timeout=10,
     )
 
     assert response.status_code == 201  # not a redirect to /accounts/login/, not a 403 for CSRF
@@ -45,7 +50,9 @@ def test_it_accepts_the_key_without_a_login_session_or_csrf_token(crm_sandbox, m
 
 def test_it_accepts_the_scheme_in_any_case(crm_sandbox):
     response = requests.get(
-        crm_sandbox.url("/v2/customers/"), headers={"Authorization": f"bearer {crm_sandbox.api_key}"}, timeout=10
+        crm_sandbox.url("/v2/customers/"),
+        headers={"Authorization": f"bearer {crm_sandbox.api_key}"},
+        timeout=10,
     )
 
     assert response.status_code == 200
@@ -54,7 +61,9 @@ def test_it_accepts_the_scheme_in_any_case(crm_sandbox):
 def test_it_refuses_everyone_when_no_key_is_configured(crm_sandbox, settings):
     settings.MERGEASSIST_CRM_API_KEY = ""
 
-    response = requests.get(crm_sandbox.url("/v2/customers/"), headers={"Authorization": "Bearer "}, timeout=10)
+    response = requests.get(
+        crm_sandbox.url("/v2/customers/"), headers={"Authorization": "Bearer "}, timeout=10
+    )
 
     assert response.status_code == 401
 

@@ -25,11 +25,21 @@ def contract():
     return schemathesis.openapi.from_path(CONTRACT)
 
 
-def _run(crm_sandbox, operation, ids: list[str], path_params: tuple[str, ...], *, negative: bool = False) -> None:
+def _run(
+    crm_sandbox, operation, ids: list[str], path_params: tuple[str, ...], *, negative: bool = False
+) -> None:
     mode = schemathesis.GenerationMode.NEGATIVE if negative else schemathesis.GenerationMode.POSITIVE
 
-    @settings(max_examples=NEGATIVE_EXAMPLES if negative else EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck))
-    @given(case=operation.as_strategy(generation_mode=mode), chosen=st.lists(st.sampled_from(ids), min_size=2, max_size=2) | st.none())
+    @settings(
+        max_examples=NEGATIVE_EXAMPLES if negative else EXAMPLES,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(
+        case=operation.as_strategy(generation_mode=mode),
+        chosen=st.lists(st.sampled_from(ids), min_size=2, max_size=2) | st.none(),
+    )
     def check(case, chosen) -> None:
         if chosen is not None and path_params:
             # Real ids now and then, so 200s are checked as well as 404s.

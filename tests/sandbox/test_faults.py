@@ -18,12 +18,20 @@ from mergeassist.sandbox.models import FaultProfile, SandboxCustomer
     ("spec", "rules", "options"),
     [
         ("", {}, (None, 1.0, 1)),
-        ("list.5xx=0.1, list.429=0.25", {"list.5xx": FaultRule(0.1), "list.429": FaultRule(0.25)}, (None, 1.0, 1)),
+        (
+            "list.5xx=0.1, list.429=0.25",
+            {"list.5xx": FaultRule(0.1), "list.429": FaultRule(0.25)},
+            (None, 1.0, 1),
+        ),
         ("merge.drop_after=1,seed=42", {"merge.drop_after": FaultRule(1.0)}, (42, 1.0, 1)),
         ("list.5xx=1,list.5xx.times=3", {"list.5xx": FaultRule(1.0, 3)}, (None, 1.0, 1)),
         ("list.5xx.times=2", {"list.5xx": FaultRule(1.0, 2)}, (None, 1.0, 1)),
         ("*.slow=0.5,delay=0.2,retry_after=0", {"*.slow": FaultRule(0.5)}, (None, 0.2, 0)),
-        ("note.malformed=1,patch.drop=0", {"note.malformed": FaultRule(1.0), "patch.drop": FaultRule(0.0)}, (None, 1.0, 1)),
+        (
+            "note.malformed=1,patch.drop=0",
+            {"note.malformed": FaultRule(1.0), "patch.drop": FaultRule(0.0)},
+            (None, 1.0, 1),
+        ),
     ],
 )
 def test_it_reads_a_fault_spec(spec, rules, options):
@@ -174,8 +182,13 @@ def test_it_applies_star_faults_to_every_sandbox_endpoint_and_nothing_else(api, 
 
     assert api.get("/v2/customers/").status_code >= 500
     assert api.post(f"/v2/customers/{ada.id}/notes", {"notes": "x"}).status_code >= 500
-    assert requests.get(crm_sandbox.url("/v2/customers/"), timeout=10).status_code == 401  # the key comes first
-    assert requests.get(crm_sandbox.base_url.removesuffix("/sandbox") + "/healthz", timeout=10).status_code == 200
+    assert (
+        requests.get(crm_sandbox.url("/v2/customers/"), timeout=10).status_code == 401
+    )  # the key comes first
+    assert (
+        requests.get(crm_sandbox.base_url.removesuffix("/sandbox") + "/healthz", timeout=10).status_code
+        == 200
+    )
 
 
 def test_it_takes_the_profile_from_the_environment_until_one_is_set(api, crm_sandbox, monkeypatch):

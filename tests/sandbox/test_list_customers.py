@@ -13,16 +13,28 @@ from mergeassist.sandbox.models import SandboxCustomer
 def people(make_customer) -> dict[str, SandboxCustomer]:
     return {
         "ada": make_customer(
-            name_first="Ada", name_last="Lovelace", email="ada@analytical.example", company_name="Engines Ltd",
-            created_at=datetime(2024, 1, 1, tzinfo=UTC), updated_at=datetime(2024, 3, 1, tzinfo=UTC),
+            name_first="Ada",
+            name_last="Lovelace",
+            email="ada@analytical.example",
+            company_name="Engines Ltd",
+            created_at=datetime(2024, 1, 1, tzinfo=UTC),
+            updated_at=datetime(2024, 3, 1, tzinfo=UTC),
         ),
         "grace": make_customer(
-            name_first="Grace", name_last="Hopper", email="grace@navy.example", company_name="Navy",
-            created_at=datetime(2024, 1, 2, tzinfo=UTC), updated_at=datetime(2024, 1, 2, tzinfo=UTC),
+            name_first="Grace",
+            name_last="Hopper",
+            email="grace@navy.example",
+            company_name="Navy",
+            created_at=datetime(2024, 1, 2, tzinfo=UTC),
+            updated_at=datetime(2024, 1, 2, tzinfo=UTC),
         ),
         "alan": make_customer(
-            name_first="Alan", name_last="Turing", email="ALAN@bletchley.example", company_name=None,
-            created_at=datetime(2024, 1, 3, tzinfo=UTC), updated_at=datetime(2024, 2, 1, tzinfo=UTC),
+            name_first="Alan",
+            name_last="Turing",
+            email="ALAN@bletchley.example",
+            company_name=None,
+            created_at=datetime(2024, 1, 3, tzinfo=UTC),
+            updated_at=datetime(2024, 2, 1, tzinfo=UTC),
         ),
     }
 
@@ -33,7 +45,14 @@ def test_it_pages_with_meta_and_links(api, crm_sandbox):
     body = api.get("/v2/customers/", page=2, per_page=7, sort="id").json()
 
     assert [c["id"] for c in body["data"]] == crm_sandbox.customer_ids()[7:14]
-    assert body["meta"] == {"current_page": 2, "per_page": 7, "last_page": 5, "total": 30, "from": 8, "to": 14}
+    assert body["meta"] == {
+        "current_page": 2,
+        "per_page": 7,
+        "last_page": 5,
+        "total": 30,
+        "from": 8,
+        "to": 14,
+    }
     assert "page=1" in body["links"]["first"] and "page=5" in body["links"]["last"]
     assert "page=1" in body["links"]["prev"] and "page=3" in body["links"]["next"]
     assert "per_page=7" in body["links"]["next"] and "sort=id" in body["links"]["next"]
@@ -68,10 +87,19 @@ def test_it_shapes_each_customer_as_the_contract_says(api, people):
 
     assert customer == {
         "id": str(people["ada"].id),
-        "name_first": "Ada", "name_last": "Lovelace", "email": "ada@analytical.example", "phone": None,
-        "company_name": "Engines Ltd", "address1": None, "address2": None, "city": None, "state": None,
-        "zip": None, "country": None,
-        "created_at": "2024-01-01T00:00:00.000000Z", "updated_at": "2024-03-01T00:00:00.000000Z",
+        "name_first": "Ada",
+        "name_last": "Lovelace",
+        "email": "ada@analytical.example",
+        "phone": None,
+        "company_name": "Engines Ltd",
+        "address1": None,
+        "address2": None,
+        "city": None,
+        "state": None,
+        "zip": None,
+        "country": None,
+        "created_at": "2024-01-01T00:00:00.000000Z",
+        "updated_at": "2024-03-01T00:00:00.000000Z",
     }
 
 
@@ -105,7 +133,9 @@ def test_it_filters_ids_as_numbers(api, make_customer):
     ids = [make_customer(name_first=f"N{i}").id for i in range(12)]
     low, high = ids[1], ids[10]  # e.g. 2 and 11: "11" < "2" as strings, not as numbers
 
-    assert api.list_ids(**{"filter[id.gte]": str(low), "filter[id.lte]": str(high)}) == [str(i) for i in ids[1:11]]
+    assert api.list_ids(**{"filter[id.gte]": str(low), "filter[id.lte]": str(high)}) == [
+        str(i) for i in ids[1:11]
+    ]
     assert api.list_ids(**{"filter[id]": str(high)}) == [str(high)]
 
 
@@ -138,20 +168,34 @@ def test_it_sorts_ids_as_numbers(api, make_customer):
 
 def test_it_includes_expansions_only_when_asked(api, make_customer):
     make_customer(
-        name_first="Ada", orders=2, cards=1, subscriptions=("active",),
-        fields={"loyalty_tier": "gold"}, integrations=("klaviyo",),
+        name_first="Ada",
+        orders=2,
+        cards=1,
+        subscriptions=("active",),
+        fields={"loyalty_tier": "gold"},
+        integrations=("klaviyo",),
     )
 
     plain = api.get("/v2/customers/").json()["data"][0]
-    full = api.get("/v2/customers/", include="cards,fields,stats,integrations,subscriptions").json()["data"][0]
+    full = api.get("/v2/customers/", include="cards,fields,stats,integrations,subscriptions").json()["data"][
+        0
+    ]
 
     assert not {"cards", "fields", "stats", "integrations", "subscriptions"} & plain.keys()
     assert full["cards"][0] | {"id": "x"} == {
-        "id": "x", "brand": "visa", "last4": "4242", "exp_month": 1, "exp_year": 2030, "is_default": True
+        "id": "x",
+        "brand": "visa",
+        "last4": "4242",
+        "exp_month": 1,
+        "exp_year": 2030,
+        "is_default": True,
     }
     assert full["fields"] == [{"key": "loyalty_tier", "label": "Loyalty Tier", "value": "gold"}]
     assert full["stats"] == {
-        "orders_count": 2, "lifetime_value": "20.00", "currency": "USD", "last_order_at": "2024-02-02T00:00:00.000000Z"
+        "orders_count": 2,
+        "lifetime_value": "20.00",
+        "currency": "USD",
+        "last_order_at": "2024-02-02T00:00:00.000000Z",
     }
     assert full["integrations"] == [{"name": "klaviyo", "external_id": f"klaviyo-{full['id']}"}]
     assert [(s["status"], s["product"], s["amount"]) for s in full["subscriptions"]] == [

@@ -16,15 +16,31 @@ EXPANSIONS = {"cards", "fields", "stats", "integrations", "subscriptions"}
 @pytest.fixture
 def pair(make_customer) -> tuple[SandboxCustomer, SandboxCustomer]:
     primary = make_customer(
-        name_first="Robert", name_last="Smith", email="bob@example.com", phone=None, city="Leeds",
-        orders=1, cards=1, subscriptions=("active",), integrations=("klaviyo",),
-        fields={"loyalty_tier": "gold", "preferred_contact": None}, notes=("VIP",),
+        name_first="Robert",
+        name_last="Smith",
+        email="bob@example.com",
+        phone=None,
+        city="Leeds",
+        orders=1,
+        cards=1,
+        subscriptions=("active",),
+        integrations=("klaviyo",),
+        fields={"loyalty_tier": "gold", "preferred_contact": None},
+        notes=("VIP",),
         updated_at=datetime(2024, 1, 1, tzinfo=UTC),
     )
     secondary = make_customer(
-        name_first="Bob", name_last="Smith", email="bob.smith@example.com", phone="+1 555 0100", city="Leeds",
-        orders=2, cards=1, subscriptions=("active", "cancelled"), integrations=("klaviyo", "shopify"),
-        fields={"loyalty_tier": "silver", "preferred_contact": "sms", "shirt_size": "L"}, notes=("Asked for refund",),
+        name_first="Bob",
+        name_last="Smith",
+        email="bob.smith@example.com",
+        phone="+1 555 0100",
+        city="Leeds",
+        orders=2,
+        cards=1,
+        subscriptions=("active", "cancelled"),
+        integrations=("klaviyo", "shopify"),
+        fields={"loyalty_tier": "silver", "preferred_contact": "sms", "shirt_size": "L"},
+        notes=("Asked for refund",),
     )
     return primary, secondary
 
@@ -39,10 +55,24 @@ def test_it_previews_both_customers_with_conflicts_transfers_and_warnings(api, p
     assert preview["primary"]["id"] == str(primary.id) and preview["secondary"]["id"] == str(secondary.id)
     assert EXPANSIONS <= preview["primary"].keys() and EXPANSIONS <= preview["secondary"].keys()
     assert preview["conflicts"] == [
-        {"field": "name_first", "primary_value": "Robert", "secondary_value": "Bob", "resolution": "keep_primary"},
-        {"field": "email", "primary_value": "bob@example.com", "secondary_value": "bob.smith@example.com",
-         "resolution": "keep_primary"},
-        {"field": "loyalty_tier", "primary_value": "gold", "secondary_value": "silver", "resolution": "keep_primary"},
+        {
+            "field": "name_first",
+            "primary_value": "Robert",
+            "secondary_value": "Bob",
+            "resolution": "keep_primary",
+        },
+        {
+            "field": "email",
+            "primary_value": "bob@example.com",
+            "secondary_value": "bob.smith@example.com",
+            "resolution": "keep_primary",
+        },
+        {
+            "field": "loyalty_tier",
+            "primary_value": "gold",
+            "secondary_value": "silver",
+            "resolution": "keep_primary",
+        },
     ]  # not phone or preferred_contact (the primary's is empty), not city (equal)
     assert preview["transfers"] == {"orders": 2, "cards": 1, "subscriptions": 2, "notes": 1}
     assert preview["warnings"] == [
@@ -72,12 +102,18 @@ def test_it_merges_the_secondary_into_the_primary(api, pair):
     merged = body["customer"]
     assert merged["id"] == str(primary.id)
     # Conflicts keep the primary's value; empty core fields are filled from the secondary.
-    assert (merged["name_first"], merged["email"], merged["phone"]) == ("Robert", "bob@example.com", "+1 555 0100")
+    assert (merged["name_first"], merged["email"], merged["phone"]) == (
+        "Robert",
+        "bob@example.com",
+        "+1 555 0100",
+    )
     assert merged["stats"]["orders_count"] == 3
     assert len(merged["cards"]) == 2 and [c["is_default"] for c in merged["cards"]] == [True, False]
     assert sorted(s["status"] for s in merged["subscriptions"]) == ["active", "active", "cancelled"]
     assert {f["key"]: f["value"] for f in merged["fields"]} == {
-        "loyalty_tier": "gold", "preferred_contact": "sms", "shirt_size": "L"
+        "loyalty_tier": "gold",
+        "preferred_contact": "sms",
+        "shirt_size": "L",
     }
     assert sorted(i["name"] for i in merged["integrations"]) == ["klaviyo", "shopify"]
     assert sorted(primary.notes.values_list("notes", flat=True)) == ["Asked for refund", "VIP"]
@@ -102,7 +138,9 @@ def test_it_answers_404_everywhere_for_a_merged_away_secondary(api, pair, make_c
 def test_it_refuses_to_merge_a_customer_into_itself(api, make_customer, method):
     ada = make_customer(name_first="Ada")
 
-    response = getattr(api.session, method)(api.sandbox.url(f"/v2/customers/{ada.id}/merge/{ada.id}"), timeout=10)
+    response = getattr(api.session, method)(
+        api.sandbox.url(f"/v2/customers/{ada.id}/merge/{ada.id}"), timeout=10
+    )
 
     assert response.status_code == 422
     assert response.json()["errors"] == {"secondary_id": ["Must differ from primary_id."]}
@@ -119,7 +157,9 @@ def test_it_answers_404_when_either_customer_is_missing(api, make_customer, meth
         "non-numeric": (str(ada.id), "abc"),
     }[missing]
 
-    response = getattr(api.session, method)(api.sandbox.url(f"/v2/customers/{primary}/merge/{secondary}"), timeout=10)
+    response = getattr(api.session, method)(
+        api.sandbox.url(f"/v2/customers/{primary}/merge/{secondary}"), timeout=10
+    )
 
     assert response.status_code == 404
     assert SandboxCustomer.objects.filter(id=ada.id).exists()

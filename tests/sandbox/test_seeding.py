@@ -29,7 +29,9 @@ def test_it_seeds_customers_with_everything_a_merge_moves():
     assert SandboxCard.objects.values("customer").distinct().count() > 100
     assert SandboxSubscription.objects.filter(status="active").count() > 30
     assert {"klaviyo", "shopify"} <= set(SandboxIntegration.objects.values_list("name", flat=True))
-    assert {"loyalty_tier", "preferred_contact"} <= set(SandboxCustomField.objects.values_list("key", flat=True))
+    assert {"loyalty_tier", "preferred_contact"} <= set(
+        SandboxCustomField.objects.values_list("key", flat=True)
+    )
 
 
 def test_it_keeps_known_duplicate_groups_as_ground_truth():

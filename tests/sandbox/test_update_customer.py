@@ -54,7 +54,11 @@ def test_it_refuses_an_unknown_key_and_changes_nothing(api, make_customer):
 
     response = api.patch(
         f"/v2/customers/{ada.id}",
-        [{"key": "name_first", "value": "Eve"}, {"key": "shoe_size", "value": "38"}, {"key": "id", "value": "7"}],
+        [
+            {"key": "name_first", "value": "Eve"},
+            {"key": "shoe_size", "value": "38"},
+            {"key": "id", "value": "7"},
+        ],
     )
 
     assert response.status_code == 422
@@ -86,7 +90,17 @@ def test_it_refuses_a_custom_key_the_customer_does_not_have(api, make_customer):
         ["email"],
         None,
     ],
-    ids=["empty array", "object", "no value", "no key", "numeric key", "numeric value", "list value", "string", "null"],
+    ids=[
+        "empty array",
+        "object",
+        "no value",
+        "no key",
+        "numeric key",
+        "numeric value",
+        "list value",
+        "string",
+        "null",
+    ],
 )
 def test_it_refuses_a_body_that_is_not_an_array_of_field_objects(api, make_customer, body):
     ada = make_customer(name_first="Ada")

@@ -6,133 +6,229 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='FaultCounter',
+            name="FaultCounter",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.CharField(max_length=64, unique=True)),
-                ('count', models.PositiveIntegerField(default=0)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("key", models.CharField(max_length=64, unique=True)),
+                ("count", models.PositiveIntegerField(default=0)),
             ],
         ),
         migrations.CreateModel(
-            name='FaultProfile',
+            name="FaultProfile",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('spec', models.TextField(blank=True, default='')),
-                ('source', models.CharField(default='command', max_length=16)),
-                ('set_at', models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("spec", models.TextField(blank=True, default="")),
+                ("source", models.CharField(default="command", max_length=16)),
+                ("set_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
         ),
         migrations.CreateModel(
-            name='SandboxCustomer',
+            name="SandboxCustomer",
             fields=[
-                ('id', models.BigAutoField(primary_key=True, serialize=False)),
-                ('name_first', models.CharField(blank=True, max_length=255, null=True)),
-                ('name_last', models.CharField(blank=True, max_length=255, null=True)),
-                ('email', models.CharField(blank=True, max_length=320, null=True)),
-                ('phone', models.CharField(blank=True, max_length=64, null=True)),
-                ('company_name', models.CharField(blank=True, max_length=255, null=True)),
-                ('address1', models.CharField(blank=True, max_length=255, null=True)),
-                ('address2', models.CharField(blank=True, max_length=255, null=True)),
-                ('city', models.CharField(blank=True, max_length=255, null=True)),
-                ('state', models.CharField(blank=True, max_length=255, null=True)),
-                ('zip', models.CharField(blank=True, max_length=32, null=True)),
-                ('country', models.CharField(blank=True, max_length=8, null=True)),
-                ('created_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('updated_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('entity', models.CharField(blank=True, db_index=True, default='', max_length=64)),
-                ('variation', models.CharField(blank=True, default='', max_length=64)),
+                ("id", models.BigAutoField(primary_key=True, serialize=False)),
+                ("name_first", models.CharField(blank=True, max_length=255, null=True)),
+                ("name_last", models.CharField(blank=True, max_length=255, null=True)),
+                ("email", models.CharField(blank=True, max_length=320, null=True)),
+                ("phone", models.CharField(blank=True, max_length=64, null=True)),
+                ("company_name", models.CharField(blank=True, max_length=255, null=True)),
+                ("address1", models.CharField(blank=True, max_length=255, null=True)),
+                ("address2", models.CharField(blank=True, max_length=255, null=True)),
+                ("city", models.CharField(blank=True, max_length=255, null=True)),
+                ("state", models.CharField(blank=True, max_length=255, null=True)),
+                ("zip", models.CharField(blank=True, max_length=32, null=True)),
+                ("country", models.CharField(blank=True, max_length=8, null=True)),
+                ("created_at", models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
+                ("updated_at", models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
+                ("entity", models.CharField(blank=True, db_index=True, default="", max_length=64)),
+                ("variation", models.CharField(blank=True, default="", max_length=64)),
             ],
             options={
-                'ordering': ['id'],
-                'indexes': [models.Index(fields=['email'], name='sandbox_san_email_60a3a8_idx'), models.Index(fields=['name_last', 'name_first'], name='sandbox_san_name_la_72e444_idx')],
+                "ordering": ["id"],
+                "indexes": [
+                    models.Index(fields=["email"], name="sandbox_san_email_60a3a8_idx"),
+                    models.Index(fields=["name_last", "name_first"], name="sandbox_san_name_la_72e444_idx"),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='SandboxCard',
+            name="SandboxCard",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('brand', models.CharField(max_length=32)),
-                ('last4', models.CharField(max_length=4)),
-                ('exp_month', models.PositiveSmallIntegerField()),
-                ('exp_year', models.PositiveSmallIntegerField()),
-                ('is_default', models.BooleanField(default=False)),
-                ('customer', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='cards', to='sandbox.sandboxcustomer')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("brand", models.CharField(max_length=32)),
+                ("last4", models.CharField(max_length=4)),
+                ("exp_month", models.PositiveSmallIntegerField()),
+                ("exp_year", models.PositiveSmallIntegerField()),
+                ("is_default", models.BooleanField(default=False)),
+                (
+                    "customer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="cards",
+                        to="sandbox.sandboxcustomer",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
         migrations.CreateModel(
-            name='SandboxIntegration',
+            name="SandboxIntegration",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=64)),
-                ('external_id', models.CharField(max_length=128)),
-                ('customer', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='integrations', to='sandbox.sandboxcustomer')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=64)),
+                ("external_id", models.CharField(max_length=128)),
+                (
+                    "customer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="integrations",
+                        to="sandbox.sandboxcustomer",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
         migrations.CreateModel(
-            name='SandboxNote',
+            name="SandboxNote",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('notes', models.TextField()),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('customer', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='notes', to='sandbox.sandboxcustomer')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("notes", models.TextField()),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "customer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="notes",
+                        to="sandbox.sandboxcustomer",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
         migrations.CreateModel(
-            name='SandboxOrder',
+            name="SandboxOrder",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('total', models.DecimalField(decimal_places=2, max_digits=10)),
-                ('currency', models.CharField(default='USD', max_length=3)),
-                ('placed_at', models.DateTimeField()),
-                ('customer', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='orders', to='sandbox.sandboxcustomer')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("total", models.DecimalField(decimal_places=2, max_digits=10)),
+                ("currency", models.CharField(default="USD", max_length=3)),
+                ("placed_at", models.DateTimeField()),
+                (
+                    "customer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="orders",
+                        to="sandbox.sandboxcustomer",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
         migrations.CreateModel(
-            name='SandboxSubscription',
+            name="SandboxSubscription",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('active', 'Active'), ('paused', 'Paused'), ('cancelled', 'Cancelled'), ('past_due', 'Past Due')], max_length=16)),
-                ('product', models.CharField(max_length=255)),
-                ('amount', models.DecimalField(decimal_places=2, max_digits=10)),
-                ('next_bill_at', models.DateTimeField(blank=True, null=True)),
-                ('customer', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='subscriptions', to='sandbox.sandboxcustomer')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("active", "Active"),
+                            ("paused", "Paused"),
+                            ("cancelled", "Cancelled"),
+                            ("past_due", "Past Due"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("product", models.CharField(max_length=255)),
+                ("amount", models.DecimalField(decimal_places=2, max_digits=10)),
+                ("next_bill_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "customer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="subscriptions",
+                        to="sandbox.sandboxcustomer",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
         migrations.CreateModel(
-            name='SandboxCustomField',
+            name="SandboxCustomField",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.CharField(max_length=64)),
-                ('label', models.CharField(blank=True, default='', max_length=255)),
-                ('value', models.CharField(blank=True, max_length=1000, null=True)),
-                ('customer', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='fields', to='sandbox.sandboxcustomer')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("key", models.CharField(max_length=64)),
+                ("label", models.CharField(blank=True, default="", max_length=255)),
+                ("value", models.CharField(blank=True, max_length=1000, null=True)),
+                (
+                    "customer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="fields",
+                        to="sandbox.sandboxcustomer",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
-                'constraints': [models.UniqueConstraint(fields=('customer', 'key'), name='sandbox_field_key_once')],
+                "ordering": ["id"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("customer", "key"), name="sandbox_field_key_once")
+                ],
             },
         ),
     ]

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('sandbox', '0001_initial'),
+        ("sandbox", "0001_initial"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='sandboxcustomer',
-            name='country',
+            model_name="sandboxcustomer",
+            name="country",
             field=models.CharField(blank=True, max_length=64, null=True),
         ),
     ]

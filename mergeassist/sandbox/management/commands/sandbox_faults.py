@@ -12,8 +12,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         action = parser.add_mutually_exclusive_group()
-        action.add_argument("--set", metavar="SPEC", help="make SPEC the active profile, e.g. 'list.429=0.2,seed=7'")
-        action.add_argument("--clear", action="store_true", help="no faults (overrides MERGEASSIST_SANDBOX_FAULTS)")
+        action.add_argument(
+            "--set", metavar="SPEC", help="make SPEC the active profile, e.g. 'list.429=0.2,seed=7'"
+        )
+        action.add_argument(
+            "--clear", action="store_true", help="no faults (overrides MERGEASSIST_SANDBOX_FAULTS)"
+        )
         action.add_argument("--show", action="store_true", help="show the active profile (the default)")
 
     def handle(self, *args: object, set: str | None, clear: bool, show: bool, **options: object) -> None:
@@ -28,4 +32,6 @@ class Command(BaseCommand):
         if profile is None or not profile.spec:
             self.stdout.write("No faults are active.")
         else:
-            self.stdout.write(f"Active faults ({profile.source}, since {profile.set_at:%Y-%m-%d %H:%M:%S}): {profile.spec}")
+            self.stdout.write(
+                f"Active faults ({profile.source}, since {profile.set_at:%Y-%m-%d %H:%M:%S}): {profile.spec}"
+            )

@@ -19,7 +19,9 @@ class Command(BaseCommand):
         parser.add_argument("--if-empty", action="store_true", help="do nothing when customers exist")
         parser.add_argument("--reset", action="store_true", help="delete every sandbox record first")
 
-    def handle(self, *args: object, customers: int, seed: int, if_empty: bool, reset: bool, **options: object) -> None:
+    def handle(
+        self, *args: object, customers: int, seed: int, if_empty: bool, reset: bool, **options: object
+    ) -> None:
         if reset:
             wipe_sandbox()
         elif if_empty and SandboxCustomer.objects.exists():
@@ -27,4 +29,6 @@ class Command(BaseCommand):
             return
         started = time.monotonic()
         created = seed_customers(customers, seed=seed)
-        self.stdout.write(f"Seeded {created} sandbox customers (seed {seed}) in {time.monotonic() - started:.1f}s.")
+        self.stdout.write(
+            f"Seeded {created} sandbox customers (seed {seed}) in {time.monotonic() - started:.1f}s."
+        )
