@@ -64,12 +64,8 @@ def sandbox_api(endpoint: str, methods: tuple[str, ...]) -> Callable[[View], Vie
                 return response
             with actions.request_lock:
                 decision = faults.decide_faults(endpoint)
-            if decision.before == "drop":
-                return faults.dropped_connection(request)
-            if decision.before == "5xx":
-                return faults.server_error(decision.server_status)
-            if decision.before == "429":
-                return faults.too_many_requests(decision.retry_after)
+            if decision.before:
+                return _fault_instead_of_answer(decision, request)
             if decision.slow:
                 time.sleep(decision.delay)
             try:
@@ -79,15 +75,30 @@ def sandbox_api(endpoint: str, methods: tuple[str, ...]) -> Callable[[View], Vie
                 response = _error(404, str(missing))
             except actions.InvalidRequest as invalid:
                 response = _error(422, str(invalid), invalid.errors)
-            if decision.after == "drop_after":
-                return faults.dropped_connection(request)
-            if decision.after == "malformed":
-                return faults.malformed(response)
-            return response
+            return _fault_after_answer(decision, request, response)
 
         return login_not_required(csrf_exempt(wrapper))
 
     return decorate
+
+
+def _fault_instead_of_answer(decision: faults.FaultDecision, request: HttpRequest) -> HttpResponse:
+    if decision.before == "drop":
+        return faults.dropped_connection(request)
+    if decision.before == "5xx":
+        return faults.server_error(decision.server_status)
+    return faults.too_many_requests(decision.retry_after)
+
+
+def _fault_after_answer(
+    decision: faults.FaultDecision, request: HttpRequest, response: HttpResponse
+) -> HttpResponse:
+    """The work is done and committed; the client may still not get to know it."""
+    if decision.after == "drop_after":
+        return faults.dropped_connection(request)
+    if decision.after == "malformed":
+        return faults.malformed(response)
+    return response
 
 
 def _json_body(request: HttpRequest) -> Any:
