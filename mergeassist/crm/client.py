@@ -510,7 +510,7 @@ def _retry_after_seconds(value: str | None) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # isdigit() alone lets "¹" through to float()
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)

@@ -379,7 +379,8 @@ def _fit(column: str, value: str) -> str:
 
 
 def _id_number(crm_id: str) -> int | None:
-    return int(crm_id) if crm_id.isdigit() else None
+    # isdigit() alone accepts "¹" and other digits int() refuses.
+    return int(crm_id) if crm_id.isascii() and crm_id.isdigit() else None
 
 
 # -- the run row --------------------------------------------------------------------------------

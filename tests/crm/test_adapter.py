@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from mergeassist.crm.types import MalformedBody, parse_customer_page, parse_json, parse_merge_preview
@@ -64,3 +66,21 @@ def test_it_fingerprints_the_content_not_the_order_it_came_in():
     assert first.fingerprint != changed.fingerprint
     assert [c.field for c in first.conflicts] == ["city", "email"]
     assert first.transfers == {"orders": 2, "cards": 1}
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [("7", 7.0), (" 0 ", 0.0), ("¹", None), ("soon", None), ("", None), (None, None)],
+)
+def test_it_reads_retry_after_in_seconds_and_ignores_nonsense(header, seconds):
+    from mergeassist.crm.client import _retry_after_seconds
+
+    assert _retry_after_seconds(header) == seconds
+
+
+def test_it_reads_retry_after_as_an_http_date():
+    from email.utils import formatdate
+
+    from mergeassist.crm.client import _retry_after_seconds
+
+    assert 25 <= _retry_after_seconds(formatdate(time.time() + 30, usegmt=True)) <= 31
