@@ -142,3 +142,16 @@ def test_it_runs_as_a_task(crm_sandbox, fast_retries):
         "requests_made": 2,
     }
     assert Customer.objects.count() == 30
+
+
+def test_it_runs_in_the_database_worker(crm_sandbox, fast_retries):
+    crm_sandbox.seed(30)
+    result = sync_customers_task.enqueue(full=True)
+
+    call_command("db_worker", batch=True, no_startup_delay=True, no_reload=True, verbosity=0)
+
+    result.refresh()
+    assert result.status == "SUCCESSFUL"
+    assert result.return_value["customers_created"] == 30
+    assert result.return_value["sync_run_id"] == SyncRun.objects.get().pk
+    assert Customer.objects.count() == 30
