@@ -22,6 +22,7 @@ from mergeassist.crm.types import CrmCustomer
 logger = logging.getLogger(__name__)
 
 INTERACTIVE_RETRIES = 1
+INTERACTIVE_MAX_RETRY_AFTER_SECONDS = 3.0
 # The snapshot's columns for the CRM's sort keys that are named differently there.
 SNAPSHOT_SORT_COLUMNS = {
     "id": "crm_id_number",
@@ -143,10 +144,7 @@ def list_customers(request: HttpRequest) -> HttpResponse:
 
 
 def _fetch_from_crm(query: CustomerListQuery) -> CustomerResults:
-    with CrmClient.from_settings() as client:
-        # Someone is waiting for this page and the snapshot is there if the CRM fails: retry at most
-        # once instead of the sync's patient backoff, which can take most of a minute.
-        client.retries = min(client.retries, INTERACTIVE_RETRIES)
+    with _impatient_client() as client:
         page = client.list_customers(
             page=query.page,
             per_page=query.per_page,
@@ -161,6 +159,18 @@ def _fetch_from_crm(query: CustomerListQuery) -> CustomerResults:
         last_page=page.last_page,
         total=page.total,
     )
+
+
+def _impatient_client() -> CrmClient:
+    """The configured client, tuned for a person waiting on a page with the snapshot as a fallback.
+
+    The sync's patient retries (exponential backoff, a rate limit's Retry-After up to a minute)
+    would leave the page spinning for most of a minute; one quick retry is enough here.
+    """
+    client = CrmClient.from_settings()
+    client.retries = min(client.retries, INTERACTIVE_RETRIES)
+    client.max_retry_after = min(client.max_retry_after, INTERACTIVE_MAX_RETRY_AFTER_SECONDS)
+    return client
 
 
 def _search_snapshot(query: CustomerListQuery) -> CustomerResults:
