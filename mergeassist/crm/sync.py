@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -46,7 +46,7 @@ STALE_AFTER = timedelta(minutes=10)
 # under us gets a few tries, then the run goes on (the next run overlaps anyway).
 MAX_INCREMENTAL_RESTARTS = 3
 
-# Customer columns a sync rewrites on every upsert.
+# Customer columns a sync rewrites on every upsert (last_seen_run last: a refresh outside a run skips it).
 _UPDATED_COLUMNS = [
     "crm_id_number",
     *CORE_FIELDS,
@@ -324,8 +324,12 @@ def _read_changed_since(
 # -- writing the snapshot -----------------------------------------------------------------------
 
 
-def upsert_customers(customers: list[CrmCustomer], run: SyncRun) -> tuple[int, int]:
-    """Insert or update one page of customers by crm_id; returns (created, updated)."""
+def upsert_customers(customers: list[CrmCustomer], run: SyncRun | None) -> tuple[int, int]:
+    """Insert or update customers by crm_id; returns (created, updated).
+
+    Without a run (a single customer refreshed outside a sync) the row keeps the run that last saw
+    it, so a full pass going on at the same time does not take it for gone.
+    """
     by_id = {customer.id: customer for customer in customers}  # one row per id, or PostgreSQL refuses
     if not by_id:
         return 0, 0
@@ -335,13 +339,26 @@ def upsert_customers(customers: list[CrmCustomer], run: SyncRun) -> tuple[int, i
         [snapshot_row(customer, run, now) for customer in by_id.values()],
         update_conflicts=True,
         unique_fields=["crm_id"],
-        update_fields=_UPDATED_COLUMNS,
+        update_fields=_UPDATED_COLUMNS if run is not None else _UPDATED_COLUMNS[:-1],
     )
     created = len(by_id.keys() - existing)
     return created, len(by_id) - created
 
 
-def snapshot_row(customer: CrmCustomer, run: SyncRun, now: datetime) -> Customer:
+def refresh_customer(customer: CrmCustomer) -> Customer:
+    """Write one customer just read from the CRM into the snapshot (e.g. a primary after its merge)."""
+    upsert_customers([customer], run=None)
+    return Customer.objects.get(crm_id=customer.id)
+
+
+def mark_customers_gone(crm_ids: Iterable[str]) -> int:
+    """Mark customers the app knows are no longer in the CRM (e.g. a merged-away secondary)."""
+    return Customer.objects.filter(crm_id__in=list(crm_ids), is_gone=False).update(
+        is_gone=True, gone_at=timezone.now()
+    )
+
+
+def snapshot_row(customer: CrmCustomer, run: SyncRun | None, now: datetime) -> Customer:
     row = Customer(
         crm_id=customer.id,
         crm_id_number=_id_number(customer.id),

@@ -9,7 +9,14 @@ from django.utils import timezone
 
 from mergeassist.crm.client import CrmClient, CrmUnavailable
 from mergeassist.crm.models import Customer, SyncRun
-from mergeassist.crm.sync import STALE_AFTER, SyncAlreadyRunning, SyncProgress, run_sync
+from mergeassist.crm.sync import (
+    STALE_AFTER,
+    SyncAlreadyRunning,
+    SyncProgress,
+    mark_customers_gone,
+    refresh_customer,
+    run_sync,
+)
 from mergeassist.crm.types import EXPANSIONS
 from mergeassist.sandbox.models import SandboxCustomer
 
@@ -248,3 +255,19 @@ def test_it_keeps_memory_flat_by_holding_one_page_at_a_time(crm_sandbox, fast_re
         CrmClient.list_customers = original
     assert max(sizes) == 100
     assert sizes.count(100) == 3
+
+
+def test_it_refreshes_one_customer_without_confusing_a_full_pass(crm_sandbox, crm, fast_retries):
+    crm_sandbox.seed(120)
+    run_sync(full=True)
+    result = crm.merge("5", "6")
+
+    # What the merge step does after a merge: refresh the primary, mark the secondary gone.
+    primary = refresh_customer(result.customer)
+    assert mark_customers_gone(["6"]) == 1
+
+    assert primary.crm_updated_at == result.customer.updated_at
+    assert primary.last_seen_run is not None, "the full run that saw it still counts"
+    assert Customer.objects.get(crm_id="6").is_gone
+    assert run_sync(full=True).customers_gone == 0
+    assert_snapshot_matches(crm_sandbox)
