@@ -98,31 +98,28 @@ class _Coder:
 def _code_column(raw_values: Sequence[Any], normaliser: Callable[[Any], str]) -> Column:
     coder = _Coder()
     seen: dict[Any, int] = {}
-    codes = np.empty(len(raw_values), dtype=np.int32)
-    for row, raw in enumerate(raw_values):
+    codes: list[int] = []
+    append = codes.append
+    for raw in raw_values:
         code = seen.get(raw)
         if code is None:
             code = seen[raw] = coder.code(normaliser(raw))
-        codes[row] = code
-    return Column(codes, coder.vocab())
+        append(code)
+    return Column(np.array(codes, dtype=np.int32), coder.vocab())
 
 
 def _code_address(line1: Sequence[Any], line2: Sequence[Any]) -> tuple[Column, Column, Column]:
     house, street, unit = _Coder(), _Coder(), _Coder()
-    seen: dict[tuple[Any, Any], tuple[int, int, int]] = {}
-    size = len(line1)
-    codes = np.empty((3, size), dtype=np.int32)
-    for row in range(size):
-        key = (line1[row], line2[row])
-        coded = seen.get(key)
-        if coded is None:
-            number, line, flat = n.normalise_address(*key)
-            coded = seen[key] = (house.code(number), street.code(line), unit.code(flat))
-        codes[0, row], codes[1, row], codes[2, row] = coded
+    coded_rows: list[tuple[int, int, int]] = []
+    append = coded_rows.append
+    for key in zip(line1, line2):
+        number, line, flat = n.normalise_address(*key)
+        append((house.code(number), street.code(line), unit.code(flat)))
+    codes = np.array(coded_rows, dtype=np.int32).reshape(-1, 3).T
     return (
-        Column(codes[0].copy(), house.vocab()),
-        Column(codes[1].copy(), street.vocab()),
-        Column(codes[2].copy(), unit.vocab()),
+        Column(np.ascontiguousarray(codes[0]), house.vocab()),
+        Column(np.ascontiguousarray(codes[1]), street.vocab()),
+        Column(np.ascontiguousarray(codes[2]), unit.vocab()),
     )
 
 

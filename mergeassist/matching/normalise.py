@@ -279,22 +279,38 @@ def normalise_address(address1: str | None, address2: str | None = None) -> tupl
     for part in (address1, address2):
         if not part:
             continue
-        if "/" in part and is_placeholder(fold(part)):  # "n/a"
-            continue
-        # "#4" and "2/98" (Australian unit/number) become words the loop below understands.
-        folded = fold(part.replace("#", " unit ").replace("/", " unitslash "))
-        if is_placeholder(folded):
-            continue
-        words = folded.split(" ")
-        if _UNIT_WORDS.isdisjoint(words) and "unitslash" not in words:
-            kept = [STREET_ABBREVIATIONS.get(word, word) for word in words]
+        # A leading house number is split off so that the rest ("Main Street"), which many
+        # customers share, is normalised once and then served from the cache.
+        head, space, rest = part.strip().partition(" ")
+        if space and head.isdigit() and head.isascii():
+            line, found = _normalise_address_text(rest)
+            line = f"{head} {line}" if line else head
         else:
-            kept = _strip_units(words, units)
-        if kept:
-            lines.append(" ".join(kept))
+            line, found = _normalise_address_text(part)
+        units.extend(found)
+        if line:
+            lines.append(line)
     street = " ".join(lines)
     house_number = next((word for word in street.split(" ") if word[:1].isdigit()), "")
     return house_number, street, " ".join(units)
+
+
+@lru_cache(maxsize=1 << 17)
+def _normalise_address_text(text: str) -> tuple[str, tuple[str, ...]]:
+    """One address line → (street words, unit numbers found)."""
+    if "/" in text and is_placeholder(fold(text)):  # "n/a"
+        return "", ()
+    # "#4" and "2/98" (Australian unit/number) become words the loop below understands.
+    folded = fold(text.replace("#", " unit ").replace("/", " unitslash "))
+    if is_placeholder(folded):
+        return "", ()
+    words = folded.split(" ")
+    units: list[str] = []
+    if _UNIT_WORDS.isdisjoint(words) and "unitslash" not in words:
+        kept = [STREET_ABBREVIATIONS.get(word, word) for word in words]
+    else:
+        kept = _strip_units(words, units)
+    return " ".join(kept), tuple(units)
 
 
 def _strip_units(words: list[str], units: list[str]) -> list[str]:
