@@ -38,6 +38,10 @@ demo: install
 
 test: install-dev
 	$(PY) -m pytest
+	@if [ -n "$$MERGEASSIST_TEST_POSTGRES_URL" ]; then \
+	  echo "== The concurrency tests again, on PostgreSQL"; \
+	  DATABASE_URL="$$MERGEASSIST_TEST_POSTGRES_URL" $(PY) -m pytest -m postgres; \
+	fi
 
 bench: install-dev
 	$(PIP) install --quiet -r requirements-bench.txt

@@ -133,6 +133,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # Tests use a real file too: an in-memory database locks whole tables instead of waiting,
+    # so it cannot show how concurrent workers behave.
+    # One per process, so two test runs on one machine never share a file.
+    DATABASES["default"]["TEST"] = {"NAME": f"/tmp/mergeassist-test-{os.getpid()}.sqlite3"}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
