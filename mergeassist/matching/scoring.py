@@ -34,6 +34,9 @@ CORROBORATED = 0.95
 EXTRA_ROWS: tuple[str, ...] = ("different_person", "name_only")
 # Below this a first or last name is "clearly different" (JaroWinkler of unrelated names is ~0.4-0.6).
 CLEARLY_DIFFERENT_NAME = 0.7
+NOT_A_TYPO = 0.85
+SWAP_FITS = 0.85
+DIFFERENT_MAILBOX = 0.9
 
 
 @dataclass(slots=True)
@@ -183,7 +186,7 @@ def _name_only(by_field: dict[str, np.ndarray], points: dict[str, np.ndarray]) -
     return ~corroborated
 
 
-def _different_person(first_name: np.ndarray, last_name: np.ndarray, email: np.ndarray, shared_mailbox: np.ndarray) -> np.ndarray:
+def _different_person(first_name: np.ndarray, last_name: np.ndarray, swapped: np.ndarray, email: np.ndarray, shared_mailbox: np.ndarray) -> np.ndarray:
     """Pairs whose evidence is "same household or office, different person".
 
     Fields are not independent: a family shares a surname, an address and often a landline;
@@ -193,10 +196,16 @@ def _different_person(first_name: np.ndarray, last_name: np.ndarray, email: np.n
     true duplicates (FEBRL replaces whole names; people have two emails), so only the pair of
     them costs the `different_person` weight.
     """
-    first_differs = first_name < CLEARLY_DIFFERENT_NAME
-    last_differs = last_name < CLEARLY_DIFFERENT_NAME
-    personal_email_differs = (email < 0.5) & ~shared_mailbox
-    return first_differs & (personal_email_differs | last_differs)
+    # After a swap the given names sit in the last-name slot.
+    given, family = np.where(swapped, last_name, first_name), np.where(swapped, first_name, last_name)
+    first_differs = given < CLEARLY_DIFFERENT_NAME
+    # Michelle Todd / Chelsea White: given names alike as strings but not a slip of the keyboard.
+    first_not_a_typo = given < NOT_A_TYPO
+    last_differs = family < CLEARLY_DIFFERENT_NAME
+    # "Not the same mailbox": at one provider, valerie_aguilar26@ and edward_aguilar52@ look
+    # alike as strings but are two people's addresses.
+    personal_email_differs = (email < DIFFERENT_MAILBOX) & ~shared_mailbox
+    return (first_differs & personal_email_differs) | (first_not_a_typo & last_differs)
 
 
 def compare_pairs(columns: Columns, rows_a: np.ndarray, rows_b: np.ndarray, rules: dict[str, FieldRule]) -> PairSimilarities:
@@ -213,7 +222,9 @@ def compare_pairs(columns: Columns, rows_a: np.ndarray, rows_b: np.ndarray, rule
         rule_first, rule_last = rules["first_name"], rules["last_name"]
         straight_points = _points(first_straight[poor], rule_first) + _points(last_straight[poor], rule_last)
         cross_points = _points(first_cross, rule_first) + _points(last_cross, rule_last)
-        use_cross = cross_points > straight_points + 1.0
+        # A swap must explain both names ("Smith John" / "John Smith"), not just lift one of them.
+        both_fit = (np.nan_to_num(first_cross, nan=0.0) >= SWAP_FITS) & (np.nan_to_num(last_cross, nan=0.0) >= SWAP_FITS)
+        use_cross = both_fit & (cross_points > straight_points + 1.0)
         chosen = poor[use_cross]
         first_name, last_name, nickname = first_straight.copy(), last_straight.copy(), nickname_straight.copy()
         first_name[chosen] = first_cross[use_cross]
@@ -239,7 +250,7 @@ def compare_pairs(columns: Columns, rows_a: np.ndarray, rows_b: np.ndarray, rule
     }
     return PairSimilarities(
         by_field=by_field,
-        different_person=_different_person(first_name, last_name, email, shared_mailbox),
+        different_person=_different_person(first_name, last_name, swapped, email, shared_mailbox),
         names_swapped=swapped,
         nickname=nickname,
         shared_mailbox=shared_mailbox,
