@@ -88,6 +88,19 @@ def test_it_pages_through_the_results_and_back(crm_sandbox, logged_in_page: Page
     expect(page.locator("#customer-26")).to_be_visible()
 
 
+def test_it_shows_that_it_is_loading_while_the_crm_is_slow(crm_sandbox, logged_in_page: Page):
+    page = logged_in_page
+    crm_sandbox.seed(5)
+    loading = page.locator("#customer-results-loading")
+    expect(loading).to_be_hidden()
+
+    crm_sandbox.set_faults("list.slow=1,delay=1.5")
+    page.get_by_label("Per page").select_option("10")
+    expect(loading).to_be_visible()
+    expect(loading).to_be_hidden()
+    expect(page).to_have_url(re.compile(r"per_page=10"))
+
+
 def test_it_shows_the_snapshot_when_the_crm_is_down(crm_sandbox, logged_in_page: Page, settings):
     page = logged_in_page
     Customer.objects.create(
