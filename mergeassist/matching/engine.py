@@ -180,17 +180,20 @@ def find_duplicates(records: Sequence[Any], config: MatchConfig | None = None) -
     explainer = _Explainer(columns, config.rules)
     pairs: list[ScoredPair] = []
     edges: list[tuple[str, str, float]] = []
-    for index in reported.tolist():
-        row_a, row_b = int(rows_a[index]), int(rows_b[index])
-        if ranks[row_a] > ranks[row_b]:
-            row_a, row_b = row_b, row_a
-        score = round(float(scores[index]), 1)
+    id_rank: dict[str, int] = {}
+    # Plain lists: indexing numpy arrays one element at a time is slow.
+    firsts, seconds = rows_a[reported], rows_b[reported]
+    swap = ranks[firsts] > ranks[seconds]
+    firsts, seconds = np.where(swap, seconds, firsts).tolist(), np.where(swap, firsts, seconds).tolist()
+    rounded = np.round(scores[reported].astype(np.float64), 1).tolist()
+    for row_a, row_b, score in zip(firsts, seconds, rounded):
         is_match = score >= config.threshold
-        pairs.append(ScoredPair(ids[row_a], ids[row_b], score, is_match, (row_a, row_b), explainer))
+        id_a, id_b = ids[row_a], ids[row_b]
+        pairs.append(ScoredPair(id_a, id_b, score, is_match, (row_a, row_b), explainer))
         if is_match:
-            edges.append((ids[row_a], ids[row_b], score))
-    id_rank = {pair.id_a: int(ranks[pair._rows[0]]) for pair in pairs if pair.is_match}
-    id_rank.update({pair.id_b: int(ranks[pair._rows[1]]) for pair in pairs if pair.is_match})
+            edges.append((id_a, id_b, score))
+            id_rank[id_a] = int(ranks[row_a])
+            id_rank[id_b] = int(ranks[row_b])
     clusters = build_clusters(edges, id_rank)
     timings["clustering_s"] = time.perf_counter() - mark
     timings["total_s"] = time.perf_counter() - started
