@@ -10,6 +10,7 @@ from django.core.paginator import Paginator
 from django.db.models import F, Max, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
@@ -17,6 +18,7 @@ from mergeassist.crm.client import CrmClient
 from mergeassist.crm.errors import CrmError
 from mergeassist.crm.forms import CustomerListForm, CustomerListQuery
 from mergeassist.crm.models import Customer, SyncRun
+from mergeassist.crm.sync import STALE_AFTER
 from mergeassist.crm.types import CrmCustomer
 
 logger = logging.getLogger(__name__)
@@ -119,9 +121,11 @@ class CustomerResults:
 @vary_on_headers("HX-Request")  # one URL, two bodies: caches must keep the fragment and the page apart
 def list_customers(request: HttpRequest) -> HttpResponse:
     form = CustomerListForm.from_query(request.GET)
+    last_sync = SyncRun.objects.order_by("-started_at").first()
     context: dict[str, object] = {
         "form": form,
-        "last_sync": SyncRun.objects.order_by("-started_at").first(),
+        "last_sync": last_sync,
+        "last_sync_looks_stalled": _looks_stalled(last_sync),
         "snapshot_count": Customer.objects.filter(is_gone=False).count(),
     }
     status = 200
@@ -141,6 +145,13 @@ def list_customers(request: HttpRequest) -> HttpResponse:
     wants_fragment = request.htmx and not request.htmx.history_restore_request
     template = "crm/customers.html#customer-results" if wants_fragment else "crm/customers.html"
     return render(request, template, context, status=status)
+
+
+def _looks_stalled(run: SyncRun | None) -> bool:
+    """A run still marked running whose worker stopped beating: the next sync will resume it."""
+    if run is None or run.status != SyncRun.Status.RUNNING:
+        return False
+    return run.heartbeat_at < timezone.now() - STALE_AFTER
 
 
 def _fetch_from_crm(query: CustomerListQuery) -> CustomerResults:

@@ -346,6 +346,14 @@ def test_it_shows_a_sync_in_progress(logged_in, crm):
     SyncRun.objects.create(kind="full", customers_seen=1200, total_expected=2000)
     html = " ".join(logged_in.get(URL).content.decode().split())
     assert '<span class="sync-running">running</span>, 1,200 of 2,000 customers so far' in html
+    assert "it may have stopped" not in html
+
+
+def test_it_says_when_a_running_sync_looks_stalled(logged_in, crm):
+    an_hour_ago = timezone.now() - timedelta(hours=1)
+    SyncRun.objects.create(kind="incremental", started_at=an_hour_ago, heartbeat_at=an_hour_ago)
+    html = " ".join(logged_in.get(URL).content.decode().split())
+    assert "no sign of life for 1 hour, it may have stopped" in html
 
 
 def test_it_counts_the_snapshot(logged_in, crm):
