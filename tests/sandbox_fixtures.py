@@ -14,7 +14,7 @@ from itertools import combinations
 import pytest
 
 from mergeassist.sandbox import faults
-from mergeassist.sandbox.models import SandboxCustomer
+from mergeassist.sandbox.models import SandboxCustomer, parse_customer_id
 from mergeassist.sandbox.seeding import seed_customers
 
 
@@ -48,7 +48,8 @@ class CrmSandbox:
         return [str(pk) for pk in SandboxCustomer.objects.order_by("id").values_list("id", flat=True)]
 
     def exists(self, customer_id: str) -> bool:
-        return customer_id.isdigit() and SandboxCustomer.objects.filter(id=int(customer_id)).exists()
+        number = parse_customer_id(customer_id)
+        return number is not None and SandboxCustomer.objects.filter(id=number).exists()
 
     def entity_of(self, customer_id: str) -> str:
         return SandboxCustomer.objects.values_list("entity", flat=True).get(id=int(customer_id))

@@ -19,6 +19,7 @@ from mergeassist.sandbox.models import (
     SandboxIntegration,
     SandboxNote,
     SandboxSubscription,
+    parse_customer_id,
 )
 from mergeassist.sandbox.serialize import INCLUDES, customer_json, with_includes
 
@@ -43,9 +44,10 @@ class InvalidRequest(Exception):
 
 
 def get_customer(customer_id: str, *, includes: tuple[str, ...] = ()) -> SandboxCustomer:
-    if not customer_id.isdigit():
+    number = parse_customer_id(customer_id)
+    if number is None:
         raise CustomerNotFound(customer_id)
-    customer = with_includes(SandboxCustomer.objects.filter(id=int(customer_id)), includes).first()
+    customer = with_includes(SandboxCustomer.objects.filter(id=number), includes).first()
     if customer is None:
         raise CustomerNotFound(customer_id)
     return customer
@@ -230,13 +232,14 @@ def do_merge_customers(*, primary_id: str, secondary_id: str) -> MergeOutcome:
     """
     _check_distinct(primary_id, secondary_id)
     with request_lock, transaction.atomic():
-        ids = [int(i) for i in (primary_id, secondary_id) if i.isdigit()]
+        primary_number, secondary_number = parse_customer_id(primary_id), parse_customer_id(secondary_id)
+        ids = [number for number in (primary_number, secondary_number) if number is not None]
         # Lock both rows in id order so two merges of the same pair cannot deadlock or both win.
         locked = {
             c.id: c for c in SandboxCustomer.objects.select_for_update().filter(id__in=ids).order_by("id")
         }
-        primary = locked.get(int(primary_id)) if primary_id.isdigit() else None
-        secondary = locked.get(int(secondary_id)) if secondary_id.isdigit() else None
+        primary = locked.get(primary_number) if primary_number is not None else None
+        secondary = locked.get(secondary_number) if secondary_number is not None else None
         if primary is None:
             raise CustomerNotFound(primary_id)
         if secondary is None:

@@ -15,7 +15,7 @@ from django.db.models.functions import Lower
 from django.http import QueryDict
 from django.utils import timezone
 
-from mergeassist.sandbox.models import SandboxCustomer
+from mergeassist.sandbox.models import SandboxCustomer, parse_customer_id
 from mergeassist.sandbox.serialize import INCLUDES
 
 DEFAULT_PER_PAGE = 25
@@ -25,9 +25,10 @@ TEXT_SORT_FIELDS = ("email", "name_first", "name_last", "company_name")
 
 
 def _numeric_id(value: str) -> int:
-    if not value.isdigit():
+    number = parse_customer_id(value)
+    if number is None:
         raise forms.ValidationError("Must be a numeric customer id.")
-    return int(value)
+    return number
 
 
 def _date_time(value: str) -> datetime:

@@ -6,8 +6,19 @@ IDs behave: `filter[id.gte]` and `sort=id` order them as numbers.
 
 from __future__ import annotations
 
+import re
+
 from django.db import models
 from django.utils import timezone
+
+# ASCII digits only: str.isdigit() also says yes to "³", which int() then refuses.
+_NUMERIC_ID = re.compile(r"[0-9]{1,18}")
+
+
+def parse_customer_id(value: str) -> int | None:
+    """The number behind a wire id, or None when the id cannot name a sandbox customer."""
+    return int(value) if _NUMERIC_ID.fullmatch(value) else None
+
 
 # The customer's top-level string fields, in the order the API shows them. PATCH accepts these keys.
 CORE_FIELDS: tuple[str, ...] = (

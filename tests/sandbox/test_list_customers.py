@@ -237,6 +237,7 @@ def test_it_gives_stats_for_a_customer_without_orders(api, make_customer):
         ({"filter[email.startswith]": "a"}, "filter[email.startswith]"),
         ({"filter[id.gte]": "abc"}, "filter[id.gte]"),
         ({"filter[id]": "1 OR 1=1"}, "filter[id]"),
+        ({"filter[id.lte]": "³"}, "filter[id.lte]"),
         ({"filter[created_at]": "yesterday"}, "filter[created_at]"),
         ({"filter": "x"}, "filter"),
         ({"perpage": "100"}, "perpage"),

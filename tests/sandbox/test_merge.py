@@ -148,13 +148,15 @@ def test_it_refuses_to_merge_a_customer_into_itself(api, make_customer, method):
 
 
 @pytest.mark.parametrize("method", ["get", "post"])
-@pytest.mark.parametrize("missing", ["primary", "secondary", "non-numeric"])
+@pytest.mark.parametrize("missing", ["primary", "secondary", "non-numeric", "superscript digit", "huge"])
 def test_it_answers_404_when_either_customer_is_missing(api, make_customer, method, missing):
     ada = make_customer(name_first="Ada")
     primary, secondary = {
         "primary": ("999999", str(ada.id)),
         "secondary": (str(ada.id), "999999"),
         "non-numeric": (str(ada.id), "abc"),
+        "superscript digit": ("³", str(ada.id)),
+        "huge": (str(ada.id), "9" * 40),
     }[missing]
 
     response = getattr(api.session, method)(
