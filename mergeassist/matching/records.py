@@ -48,20 +48,21 @@ class FieldRule:
 # Why the penalties differ: people change emails, phones and addresses, so a difference there is
 # weak evidence against; a different first name is strong evidence of a different person.
 DEFAULT_RULES: dict[str, FieldRule] = {
-    "first_name": FieldRule(weight=36.0, neutral=0.90, floor=0.60, penalty_ratio=0.48),
-    "last_name": FieldRule(weight=55.0, neutral=0.75, floor=0.60, penalty_ratio=0.27),
-    "email": FieldRule(weight=120.0, neutral=0.95, floor=0.70, penalty_ratio=0.15),
-    "phone": FieldRule(weight=80.0, neutral=0.90, floor=0.75, penalty_ratio=0.15),
-    "company": FieldRule(weight=16.0, neutral=0.80, floor=0.50, penalty_ratio=0.25),
-    "address": FieldRule(weight=63.0, neutral=0.55, floor=0.50, penalty_ratio=0.25),
-    "city": FieldRule(weight=31.0, neutral=0.80, floor=0.60, penalty_ratio=0.5),
-    "zip": FieldRule(weight=14.0, neutral=0.60, floor=0.50, penalty_ratio=0.8),
-    "state": FieldRule(weight=4.0, neutral=0.90, floor=0.50, penalty_ratio=0.5),
+    "first_name": FieldRule(weight=54.0, neutral=0.85, floor=0.60, penalty_ratio=0.48),
+    "last_name": FieldRule(weight=66.0, neutral=0.75, floor=0.60, penalty_ratio=0.27),
+    "email": FieldRule(weight=288.0, neutral=0.98, floor=0.70, penalty_ratio=0.15),
+    "phone": FieldRule(weight=96.0, neutral=0.90, floor=0.75, penalty_ratio=0.15),
+    "company": FieldRule(weight=19.0, neutral=0.80, floor=0.50, penalty_ratio=0.25),
+    "address": FieldRule(weight=94.0, neutral=0.55, floor=0.50, penalty_ratio=0.31),
+    "city": FieldRule(weight=37.0, neutral=0.80, floor=0.60, penalty_ratio=0.4),
+    "zip": FieldRule(weight=21.0, neutral=0.60, floor=0.50, penalty_ratio=0.8),
+    "state": FieldRule(weight=5.0, neutral=0.90, floor=0.50, penalty_ratio=0.5),
     # Not a field: the points taken away when the first name and a personal identifier both
     # differ (a family member, a colleague). See scoring._different_person.
-    "different_person": FieldRule(weight=158.0, neutral=1.0, floor=0.0, penalty_ratio=1.0),
-    # Not a field: the points taken away when only the name agrees. See scoring._name_only.
-    "name_only": FieldRule(weight=32.0, neutral=1.0, floor=0.0, penalty_ratio=1.0),
+    "different_person": FieldRule(weight=237.0, neutral=1.0, floor=0.0, penalty_ratio=1.0),
+    # Not a field: the points taken away when only the name agrees. Set so that a full name
+    # alone (54 + 66) stays below the threshold. See scoring._name_only.
+    "name_only": FieldRule(weight=65.0, neutral=1.0, floor=0.0, penalty_ratio=1.0),
 }
 DEFAULT_WEIGHTS: dict[str, float] = {name: rule.weight for name, rule in DEFAULT_RULES.items()}
 DEFAULT_THRESHOLD = 60.0

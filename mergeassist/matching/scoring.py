@@ -26,6 +26,7 @@ SHARED_MAILBOX_FACTOR = 0.1
 # Same street but a different house or flat number: neighbours, not one person.
 OTHER_HOUSE_CAP = 0.5
 OTHER_UNIT_CAP = 0.7
+HOUSE_NUMBER_SLIP_CAP = 0.8
 
 FIELD_ORDER: tuple[str, ...] = ("first_name", "last_name", "email", "phone", "company", "address", "city", "zip", "state")
 # A name needs one of these fields (nearly) agreeing too, or it costs the `name_only` weight.
@@ -300,10 +301,31 @@ def _phone_similarity(columns: Columns, rows_a: np.ndarray, rows_b: np.ndarray) 
 
 
 def _address_similarity(columns: Columns, rows_a: np.ndarray, rows_b: np.ndarray) -> np.ndarray:
+    """Token-set ratio of the street lines (a missing second line costs nothing), or the ratio
+    with spaces removed when a slip split or joined words ("garrards treet"); capped when the
+    house or flat numbers differ, unless the digits are only transposed ("315" / "135")."""
     similarity = _fuzzy(columns.street, rows_a, columns.street, rows_b, fuzz.token_set_ratio, 100.0)
+    codes_a, codes_b = columns.street.codes[rows_a], columns.street.codes[rows_b]
+    unsure = np.flatnonzero(similarity < 0.9)
+    if unsure.size:
+        joined = columns.cache.get("street_joined")
+        if joined is None:
+            joined = columns.cache["street_joined"] = np.array([value.replace(" ", "") for value in columns.street.vocab], dtype=object)
+        squeezed = _cpdist_codes(joined, codes_a[unsure], joined, codes_b[unsure], Indel.normalized_similarity)
+        similarity[unsure] = np.maximum(similarity[unsure], squeezed)
     house_a, house_b = columns.house.codes[rows_a], columns.house.codes[rows_b]
-    other_house = (house_a != 0) & (house_b != 0) & (house_a != house_b)
-    similarity = np.where(other_house, np.minimum(similarity, OTHER_HOUSE_CAP), similarity)
+    other_house = np.flatnonzero((house_a != 0) & (house_b != 0) & (house_a != house_b))
+    if other_house.size:
+        anagram = columns.cache.get("house_anagram")
+        if anagram is None:
+            sorted_digits: dict[str, int] = {}
+            anagram = columns.cache["house_anagram"] = np.array(
+                [sorted_digits.setdefault("".join(sorted(value)), len(sorted_digits)) for value in columns.house.vocab], dtype=np.int64
+            )
+        # Transposed digits are a typing slip; one digit more or less is usually next door.
+        slip = anagram[house_a[other_house]] == anagram[house_b[other_house]]
+        cap = np.where(slip, HOUSE_NUMBER_SLIP_CAP, OTHER_HOUSE_CAP).astype(np.float32)
+        similarity[other_house] = np.minimum(similarity[other_house], cap)
     unit_a, unit_b = columns.unit.codes[rows_a], columns.unit.codes[rows_b]
     other_unit = (unit_a != 0) & (unit_b != 0) & (unit_a != unit_b)
     return np.where(other_unit, np.minimum(similarity, OTHER_UNIT_CAP), similarity).astype(np.float32)
