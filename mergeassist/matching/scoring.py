@@ -30,13 +30,13 @@ HOUSE_NUMBER_SLIP_CAP = 0.8
 
 FIELD_ORDER: tuple[str, ...] = ("first_name", "last_name", "email", "phone", "company", "address", "city", "zip", "state")
 # A name needs one of these fields (nearly) agreeing too, or it costs the `name_only` weight.
-CORROBORATING_FIELDS: tuple[str, ...] = ("email", "phone", "company", "address", "city", "zip")
-CORROBORATED = 0.95
+# Text fields corroborate despite a typo; numbers must agree (a phone one digit off is another line).
+CORROBORATED_AT: dict[str, float] = {"email": 0.95, "phone": 0.95, "company": 0.9, "address": 0.9, "city": 0.9, "zip": 0.95}
 EXTRA_ROWS: tuple[str, ...] = ("different_person", "name_only")
 # Below this a first or last name is "clearly different" (JaroWinkler of unrelated names is ~0.4-0.6).
 CLEARLY_DIFFERENT_NAME = 0.7
 NOT_A_TYPO = 0.85
-SWAP_FITS = 0.85
+SWAP_FITS = 0.75
 DIFFERENT_MAILBOX = 0.9
 
 
@@ -182,8 +182,8 @@ def _name_only(by_field: dict[str, np.ndarray], points: dict[str, np.ndarray]) -
     corroborates nothing.
     """
     corroborated = np.zeros(by_field["first_name"].size, dtype=bool)
-    for name in CORROBORATING_FIELDS:
-        corroborated |= (by_field[name] >= CORROBORATED) & (points[name] > 0)
+    for name, at_least in CORROBORATED_AT.items():
+        corroborated |= (by_field[name] >= at_least) & (points[name] > 0)
     return ~corroborated
 
 
