@@ -39,8 +39,8 @@ demo: install
 test: install-dev
 	$(PY) -m pytest
 	@if [ -n "$$MERGEASSIST_TEST_POSTGRES_URL" ]; then \
-	  echo "== The concurrency tests again, on PostgreSQL"; \
-	  DATABASE_URL="$$MERGEASSIST_TEST_POSTGRES_URL" $(PY) -m pytest -m postgres; \
+	  echo "== The sync, the scan and the concurrency tests again, on PostgreSQL"; \
+	  DATABASE_URL="$$MERGEASSIST_TEST_POSTGRES_URL" $(PY) -m pytest tests/postgres tests/crm/test_sync.py tests/review; \
 	fi
 
 bench: install-dev

@@ -19,17 +19,23 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 PASSWORD = "correct-horse-battery"
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings) -> None:
+    # The real hasher costs about a second per user; tests check behaviour, not key stretching.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def alice(db) -> User:
     user = User.objects.create_user("alice", "alice@example.org", PASSWORD)
-    user.groups.add(Group.objects.get(name=REVIEWERS))
+    user.groups.add(Group.objects.get_or_create(name=REVIEWERS)[0])
     return user
 
 
 @pytest.fixture
 def bob(db) -> User:
     user = User.objects.create_user("bob", "bob@example.org", PASSWORD)
-    user.groups.add(Group.objects.get(name=AUDITORS))
+    user.groups.add(Group.objects.get_or_create(name=AUDITORS)[0])
     return user
 
 

@@ -87,6 +87,13 @@ class SyncRun(models.Model):
     class Meta:
         ordering = ["-started_at"]
         get_latest_by = "started_at"
+        constraints = [
+            # The database, not a check-then-insert, decides that one sync runs at a time: under
+            # PostgreSQL's READ COMMITTED two workers could otherwise both see none running.
+            models.UniqueConstraint(
+                fields=["status"], condition=models.Q(status="running"), name="one_sync_running"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} sync {self.started_at:%Y-%m-%d %H:%M} ({self.status})"

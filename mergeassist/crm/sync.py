@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import reset_queries, transaction
+from django.db import IntegrityError, reset_queries, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -117,7 +117,18 @@ def run_sync(
 
 
 def start_or_resume_run(*, full: bool) -> SyncRun:
-    """The run to work on now: a resumed unfinished full run, or a new one."""
+    """The run to work on now: a resumed unfinished full run, or a new one.
+
+    Raises `SyncAlreadyRunning` when another process holds a live run, including one that started
+    in the same instant (the `one_sync_running` constraint refuses the second).
+    """
+    try:
+        return _claim_run(full=full)
+    except IntegrityError:
+        raise SyncAlreadyRunning(SyncRun.objects.get(status=SyncRun.Status.RUNNING)) from None
+
+
+def _claim_run(*, full: bool) -> SyncRun:
     # One transaction: on SQLite (IMMEDIATE mode) it holds the write lock, so two commands
     # starting together cannot both decide that no sync is running.
     with transaction.atomic():
@@ -126,11 +137,13 @@ def start_or_resume_run(*, full: bool) -> SyncRun:
         live = running.filter(heartbeat_at__gte=now - STALE_AFTER).first()
         if live is not None:
             raise SyncAlreadyRunning(live)
-        for dead in running:
+        # Only stale rows: a run another worker committed since the check above is alive.
+        dead_runs = running.filter(heartbeat_at__lt=now - STALE_AFTER)
+        for dead in dead_runs:
             logger.warning(
                 "Sync run %s stopped without finishing (last heartbeat %s)", dead.pk, dead.heartbeat_at
             )
-        running.update(
+        dead_runs.update(
             status=SyncRun.Status.FAILED,
             finished_at=now,
             error_message="Stopped without finishing (no heartbeat).",
@@ -138,11 +151,16 @@ def start_or_resume_run(*, full: bool) -> SyncRun:
 
         unfinished = _unfinished_full_run()
         if unfinished is not None:
-            unfinished.status = SyncRun.Status.RUNNING
-            unfinished.heartbeat_at = now
-            unfinished.finished_at = None
-            unfinished.error_message = ""
-            unfinished.save(update_fields=["status", "heartbeat_at", "finished_at", "error_message"])
+            # A conditional UPDATE: the run may have been started by another worker since the
+            # check above (PostgreSQL reads each statement afresh); then it is theirs, not ours.
+            claimed = (
+                SyncRun.objects.filter(pk=unfinished.pk)
+                .exclude(status=SyncRun.Status.RUNNING)
+                .update(status=SyncRun.Status.RUNNING, heartbeat_at=now, finished_at=None, error_message="")
+            )
+            if not claimed:
+                raise SyncAlreadyRunning(unfinished)
+            unfinished.refresh_from_db()
             logger.info(
                 "Resuming full sync run %s after customer id %s", unfinished.pk, unfinished.cursor or "-"
             )

@@ -15,10 +15,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import pytest
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 
-from mergeassist.core.roles import AUDITORS, REVIEWERS
 from tests.conftest import PASSWORD
 
 CHROMIUM = "/usr/bin/chromium"
@@ -30,10 +29,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-# htmx 2 injects its indicator <style> on load, which our CSP (rightly) blocks; app.css styles the
-# indicator itself. Matched by the exact hash of that style so nothing else slips through. Remove once
-# base.html sets <meta name="htmx-config" content='{"includeIndicatorStyles": false}'>.
-HTMX_INDICATOR_STYLE_HASH = "sha256-faU7yAF8NxuMTNEwVmBz+VcYeIoBQ2EMHW3WaVxCvnk="
 # Long enough for a loaded CI machine, short enough that a broken page fails in seconds, not minutes.
 TIMEOUT_MS = 10_000
 
@@ -45,31 +40,18 @@ class BrowserProblems:
     messages: list[str] = field(default_factory=list)
 
     def record_console(self, message: ConsoleMessage) -> None:
-        if message.type == "error" and HTMX_INDICATOR_STYLE_HASH not in message.text:
+        if message.type == "error":
             self.messages.append(message.text)
 
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
     if not shutil.which(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install -y --no-install-recommends chromium")
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y --no-install-recommends chromium")
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings) -> None:
-    # PBKDF2 takes most of a second per user and per login here; these tests are not about passwords.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
-def role_groups(transactional_db) -> None:
-    # Live-server tests flush every table afterwards, the migration's groups included; `alice` needs them.
-    for name in (REVIEWERS, AUDITORS):
-        Group.objects.get_or_create(name=name)
 
 
 @pytest.fixture
@@ -82,8 +64,6 @@ def page(browser: Browser, browser_problems: BrowserProblems) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
     context.set_default_timeout(TIMEOUT_MS)
     expect.set_options(timeout=TIMEOUT_MS)
-    # The app has no favicon; Chromium asks anyway, and its 404 would read as a page problem.
-    context.route("**/favicon.ico", lambda route: route.fulfill(status=204))
     page = context.new_page()
     page.on("console", browser_problems.record_console)
     page.on("pageerror", lambda error: browser_problems.messages.append(f"page error: {error}"))
