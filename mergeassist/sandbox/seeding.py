@@ -96,7 +96,8 @@ def _customer(person: SyntheticCustomer, offset: int, age: float, rng: random.Ra
     created_at = (SEED_EPOCH - HISTORY + HISTORY * age).replace(microsecond=0)
     updated_at = created_at
     if rng.random() < 0.4:
-        updated_at = min(SEED_EPOCH, created_at + timedelta(days=rng.uniform(0, 400))).replace(microsecond=0)
+        # Somewhere between creation and "now", so recent edits spread out instead of piling up at the epoch.
+        updated_at = (created_at + (SEED_EPOCH - created_at) * rng.random()).replace(microsecond=0)
     return SandboxCustomer(
         id=number,
         name_first=person.name_first,
