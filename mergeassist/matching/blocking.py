@@ -17,6 +17,7 @@ import numpy as np
 from .columns import Column, Columns
 
 MISSING = -1
+SORTED_NAME_FULL_WINDOW_UP_TO = 200_000
 
 
 @dataclass(slots=True)
@@ -186,17 +187,23 @@ def candidate_pairs(columns: Columns, max_block_size: int, window: int) -> tuple
     # "Smith, John" meets "John Smith".
     straight = _combine((phonetic_last[0], cardinality), (initial_first[0], alphabet))
     swapped = _combine((phonetic_first[0], cardinality), (initial_last[0], alphabet))
-    found, windowed = pairs_within_blocks(
-        np.r_[straight, swapped], np.r_[rows, rows], np.r_[first_rank, last_rank], size, name_cap, window
+    # Big blocks are windowed on the straight key only: windowing the swapped copies too would
+    # double the candidates for the rare swapped record that a small block already catches.
+    crosswise, _ = pairs_within_blocks(
+        np.r_[straight, swapped], np.r_[rows, rows], np.r_[first_rank, last_rank], size, name_cap, window=0
     )
-    stats.pairs_by_key["phonetic-surname+initial"] = int(found.size)
+    found, windowed = pairs_within_blocks(straight, rows, first_rank, size, name_cap, window)
+    stats.pairs_by_key["phonetic-surname+initial"] = int(found.size + crosswise.size)
     stats.windowed_blocks_by_key["phonetic-surname+initial"] = windowed
-    codes_found.append(found)
+    codes_found += [crosswise, found]
 
     # Sorted neighbourhood over the whole name: catches typos that change the phonetic key.
     has_name = (first_code != 0) | (last_code != 0)
     everyone = np.where(has_name, 0, MISSING).astype(np.int64)
-    found, _ = pairs_within_blocks(everyone, rows, name_order, size, max_block_size=1, window=window)
+    # It is a safety net for typos in both names (FEBRL needs it); past SORTED_NAME_FULL_WINDOW_UP_TO
+    # records the other keys carry recall and a half window halves its millions of candidates.
+    sorted_window = window if size <= SORTED_NAME_FULL_WINDOW_UP_TO else max(1, window // 2)
+    found, _ = pairs_within_blocks(everyone, rows, name_order, size, max_block_size=1, window=sorted_window)
     stats.pairs_by_key["sorted-name"] = int(found.size)
     codes_found.append(found)
 

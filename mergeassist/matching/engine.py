@@ -55,12 +55,14 @@ class _Explainer:
             if raw != raw:  # NaN: missing on one side or both
                 notes.append("missing")
             explanation.append(self._row(name, value_a, value_b, None if raw != raw else round(raw, 3), points, "; ".join(notes)))
-        # Two rows that are not fields: evidence that only shows in a combination of fields.
+        # Rows that are not fields: evidence that only shows in a combination of fields.
         if similarity.different_person[0]:
             note = "first name and a personal email or the last name both differ: a different person"
         else:
             note = ""
         explanation.append(self._row("different_person", "", "", None, points, note))
+        note = "email, phone and address: two or more differ, none agrees" if similarity.contact_conflict[0] else ""
+        explanation.append(self._row("contact_conflict", "", "", None, points, note))
         note = "nothing but the name agrees" if points["name_only"][0] < 0 else ""
         explanation.append(self._row("name_only", "", "", None, points, note))
         return explanation

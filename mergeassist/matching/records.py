@@ -60,6 +60,9 @@ DEFAULT_RULES: dict[str, FieldRule] = {
     # Not a field: the points taken away when the first name and a personal identifier both
     # differ (a family member, a colleague). See scoring._different_person.
     "different_person": FieldRule(weight=237.0, neutral=1.0, floor=0.0, penalty_ratio=1.0),
+    # Not a field: the points taken away when email, phone and address disagree (at least two
+    # present on both sides, none agreeing). See scoring._contact_conflict.
+    "contact_conflict": FieldRule(weight=80.0, neutral=1.0, floor=0.0, penalty_ratio=1.0),
     # Not a field: the points taken away when only the name agrees. Set so that a full name
     # alone (54 + 66) stays below the threshold. See scoring._name_only.
     "name_only": FieldRule(weight=65.0, neutral=1.0, floor=0.0, penalty_ratio=1.0),

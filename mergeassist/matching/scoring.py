@@ -32,18 +32,20 @@ FIELD_ORDER: tuple[str, ...] = ("first_name", "last_name", "email", "phone", "co
 # A name needs one of these fields (nearly) agreeing too, or it costs the `name_only` weight.
 # Text fields corroborate despite a typo; numbers must agree (a phone one digit off is another line).
 CORROBORATED_AT: dict[str, float] = {"email": 0.95, "phone": 0.95, "company": 0.9, "address": 0.9, "city": 0.9, "zip": 0.95}
-EXTRA_ROWS: tuple[str, ...] = ("different_person", "name_only")
+EXTRA_ROWS: tuple[str, ...] = ("different_person", "contact_conflict", "name_only")
 # Below this a first or last name is "clearly different" (JaroWinkler of unrelated names is ~0.4-0.6).
 CLEARLY_DIFFERENT_NAME = 0.7
 NOT_A_TYPO = 0.85
 SWAP_FITS = 0.75
 DIFFERENT_MAILBOX = 0.9
+ADDRESS_DIFFERS = 0.55
 
 
 @dataclass(slots=True)
 class PairSimilarities:
     by_field: dict[str, np.ndarray]
     different_person: np.ndarray  # bool: see `_different_person`
+    contact_conflict: np.ndarray  # bool: see `_contact_conflict`
     names_swapped: np.ndarray  # bool: first/last compared crosswise
     nickname: np.ndarray  # bool: first names matched only through the nickname table
     shared_mailbox: np.ndarray  # bool: an email on either side is a role address
@@ -171,6 +173,7 @@ def field_points(similarity: PairSimilarities, rules: dict[str, FieldRule]) -> d
     shared = similarity.shared_mailbox
     points["email"] = np.where(shared, np.maximum(points["email"], 0.0) * SHARED_MAILBOX_FACTOR, points["email"])
     points["different_person"] = np.where(similarity.different_person, -rules["different_person"].weight, 0.0).astype(np.float32)
+    points["contact_conflict"] = np.where(similarity.contact_conflict, -rules["contact_conflict"].weight, 0.0).astype(np.float32)
     points["name_only"] = np.where(_name_only(similarity.by_field, points), -rules["name_only"].weight, 0.0).astype(np.float32)
     return points
 
@@ -185,6 +188,25 @@ def _name_only(by_field: dict[str, np.ndarray], points: dict[str, np.ndarray]) -
     for name, at_least in CORROBORATED_AT.items():
         corroborated |= (by_field[name] >= at_least) & (points[name] > 0)
     return ~corroborated
+
+
+def _contact_conflict(by_field: dict[str, np.ndarray], shared_mailbox: np.ndarray) -> np.ndarray:
+    """Pairs whose contact details all disagree: at least two of personal email, phone and
+    street address present on both sides and different, and none of them the same.
+
+    A customer who moved keeps an email; one who changed email keeps a phone or an address.
+    Two strangers who share a common name and a town (a million customers drawn from one
+    country's names) differ in all three.
+    """
+    email, phone, address = by_field["email"], by_field["phone"], by_field["address"]
+    personal = ~shared_mailbox
+    differ = (
+        ((email < DIFFERENT_MAILBOX) & personal).astype(np.int8)
+        + (phone < DIFFERENT_MAILBOX).astype(np.int8)
+        + (address < ADDRESS_DIFFERS).astype(np.int8)
+    )
+    agree = ((email >= DIFFERENT_MAILBOX) & personal) | (phone >= DIFFERENT_MAILBOX) | (address >= ADDRESS_DIFFERS)
+    return (differ >= 2) & ~agree
 
 
 def _different_person(first_name: np.ndarray, last_name: np.ndarray, swapped: np.ndarray, email: np.ndarray, shared_mailbox: np.ndarray) -> np.ndarray:
@@ -252,6 +274,7 @@ def compare_pairs(columns: Columns, rows_a: np.ndarray, rows_b: np.ndarray, rule
     return PairSimilarities(
         by_field=by_field,
         different_person=_different_person(first_name, last_name, swapped, email, shared_mailbox),
+        contact_conflict=_contact_conflict(by_field, shared_mailbox),
         names_swapped=swapped,
         nickname=nickname,
         shared_mailbox=shared_mailbox,
