@@ -8,6 +8,8 @@ fuzzy comparison or an explanation. This keeps 1M records well under the memory 
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -156,16 +158,68 @@ def _name_features(vocab: np.ndarray, words: _Coder, families: _Coder) -> NameFe
     return NameFeatures(first_word, letter, single_letter, multiword, family_codes)
 
 
+# Below this many records a second process costs more than it saves.
+PARALLEL_FROM = 100_000
+# The records a forked helper reads: set just before the fork, so nothing is pickled to it.
+_records_for_helper: Sequence[Any] = ()
+
+
+def _raw(records: Sequence[Any], attribute: str) -> list[Any]:
+    return [getattr(record, attribute, None) for record in records]
+
+
+def _email_and_address(records: Sequence[Any]) -> tuple[Column, Column, Column, Column]:
+    """The two costliest columns (mostly distinct values, so little caching)."""
+    email = _code_column(_raw(records, "email"), n.normalise_email)
+    house, street, unit = _code_address(_raw(records, "address1"), _raw(records, "address2"))
+    return email, house, street, unit
+
+
+def _email_and_address_in_helper() -> tuple[list[Any], ...]:
+    columns = _email_and_address(_records_for_helper)
+    # Lists of str pickle several times faster than object arrays.
+    return tuple((column.codes, column.vocab.tolist()) for column in columns)
+
+
+def _start_helper(records: Sequence[Any]) -> tuple[Any, Any] | None:
+    """Normalise emails and addresses in a forked process while this one does the rest.
+
+    Fork shares the records without copying or pickling them; only the coded columns come
+    back. Where fork is missing (or for small inputs) everything runs here.
+    """
+    global _records_for_helper
+    if len(records) < PARALLEL_FROM or (os.cpu_count() or 1) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return None
+    _records_for_helper = records
+    try:
+        pool = multiprocessing.get_context("fork").Pool(1)
+    finally:
+        _records_for_helper = ()
+    return pool, pool.apply_async(_email_and_address_in_helper)
+
+
+def _finish_helper(helper: tuple[Any, Any]) -> tuple[Column, Column, Column, Column]:
+    pool, pending = helper
+    try:
+        parts = pending.get()
+    finally:
+        pool.close()
+        pool.join()
+    columns = []
+    for codes, vocab in parts:
+        array = np.empty(len(vocab), dtype=object)
+        array[:] = vocab
+        columns.append(Column(codes, array))
+    return tuple(columns)  # type: ignore[return-value]
+
+
 def normalise_columns(records: Sequence[Any], region: str = "US") -> Columns:
     """Every record's fields, normalised and coded. Records only need the Record attributes."""
+    helper = _start_helper(records)
 
     def raw(attribute: str) -> list[Any]:
-        return [getattr(record, attribute, None) for record in records]
+        return _raw(records, attribute)
 
-    email = _code_column(raw("email"), n.normalise_email)
-    email_shared = np.fromiter((n.is_shared_mailbox(value) for value in email.vocab), dtype=bool, count=len(email.vocab))
-    email_shared[0] = False
-    house, street, unit = _code_address(raw("address1"), raw("address2"))
     phone = _code_column(raw("phone"), lambda value: n.normalise_phone(value, region))
     phone_digits = np.fromiter((int(value[1:]) if value else 0 for value in phone.vocab), dtype=np.int64, count=len(phone.vocab))
     first = _code_column(raw("name_first"), n.normalise_name)
@@ -173,6 +227,14 @@ def normalise_columns(records: Sequence[Any], region: str = "US") -> Columns:
     words, families = _Coder(), _Coder()
     first.names = _name_features(first.vocab, words, families)
     last.names = _name_features(last.vocab, words, families)
+    company = _code_column(raw("company_name"), n.normalise_company)
+    city = _code_column(raw("city"), n.normalise_city)
+    state = _code_column(raw("state"), n.normalise_state)
+    zip_code = _code_column(raw("zip"), n.normalise_postcode)
+
+    email, house, street, unit = _finish_helper(helper) if helper else _email_and_address(records)
+    email_shared = np.fromiter((n.is_shared_mailbox(value) for value in email.vocab), dtype=bool, count=len(email.vocab))
+    email_shared[0] = False
     return Columns(
         size=len(records),
         first=first,
@@ -182,11 +244,11 @@ def normalise_columns(records: Sequence[Any], region: str = "US") -> Columns:
         email_parts=_email_parts(email.vocab),
         phone=phone,
         phone_digits=phone_digits,
-        company=_code_column(raw("company_name"), n.normalise_company),
+        company=company,
         street=street,
         house=house,
         unit=unit,
-        city=_code_column(raw("city"), n.normalise_city),
-        state=_code_column(raw("state"), n.normalise_state),
-        zip=_code_column(raw("zip"), n.normalise_postcode),
+        city=city,
+        state=state,
+        zip=zip_code,
     )
