@@ -1,8 +1,8 @@
-"""Matching benchmark: MergeAssist and Splink on the same labelled data, one table per data set.
+"""Matching benchmark: MergeAssist, Splink and an exact-rules baseline on the same labelled data.
 
     .venv/bin/python bench/bench_matching.py                       # FEBRL1, FEBRL2, 10k, 100k, 1M
     .venv/bin/python bench/bench_matching.py --sizes 10000 --engines mergeassist
-    .venv/bin/python bench/bench_matching.py --datasets febrl1,febrl2 --sizes ""
+    .venv/bin/python bench/bench_matching.py --datasets febrl1,febrl2
 
 Every engine runs in a child process of its own (this script again, with --child), so its wall
 time and peak memory (ru_maxrss) are its alone and measured the same way for each engine. The
@@ -31,6 +31,7 @@ from matching_data import PreparedDataset, prepare_febrl, prepare_synthetic  # n
 DEFAULT_SIZES = (10_000, 100_000, 1_000_000)
 DEFAULT_ENGINES = ("mergeassist", "splink", "exact-rules")
 DEFAULT_TIMEOUT_S = 900
+RESULTS_FILE = Path(__file__).resolve().parent / "results" / "matching.md"  # git-ignored
 
 
 @dataclass(slots=True)
@@ -166,7 +167,9 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--engines", default=",".join(DEFAULT_ENGINES), help="mergeassist,splink,exact-rules")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds per engine run")
-    parser.add_argument("--markdown", type=Path, help="also write the table to this file")
+    parser.add_argument(
+        "--markdown", type=Path, default=RESULTS_FILE, help="where to write the table (bench/results/)"
+    )
     # Internal: what the parent passes to a child.
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
@@ -196,8 +199,9 @@ def main(argv: list[str]) -> int:
                 print(line, flush=True)
             dataset.data_path.unlink()
         print(f"\n(benchmark took {time.perf_counter() - started:.0f} s in all)", flush=True)
-    if arguments.markdown:
-        arguments.markdown.write_text("\n".join(lines) + "\n")
+    arguments.markdown.parent.mkdir(parents=True, exist_ok=True)
+    arguments.markdown.write_text("\n".join(lines) + "\n")
+    print(f"Table written to {arguments.markdown}", flush=True)
     return 0
 
 

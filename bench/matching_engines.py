@@ -93,7 +93,9 @@ def _mergeassist_blocked_true_pairs(records: list, config, truth: np.ndarray) ->
 # placeholders: an email or phone on more than PLACEHOLDER_MIN_RECORDS records is "test@test.com"
 # or "000-000-0000", not a person's (Splink's n_largest_blocks shows them at once). Without that
 # last step the 1M set gives Splink 24M candidate pairs and EM trains on junk (F1 0.49).
-PLACEHOLDER_MIN_RECORDS = 50
+# Ten is well above what one person (up to 5 records) or a household or office (up to 3) shares,
+# and low enough to catch the junk values of the 10k set, each on about 20 records.
+PLACEHOLDER_MIN_RECORDS = 10
 SPLINK_CLEANING_SQL = """
     with cleaned as (
         select
