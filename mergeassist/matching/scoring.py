@@ -34,11 +34,12 @@ FIELD_ORDER: tuple[str, ...] = ("first_name", "last_name", "email", "phone", "co
 CORROBORATED_AT: dict[str, float] = {"email": 0.95, "phone": 0.95, "company": 0.9, "address": 0.9, "city": 0.9, "zip": 0.95}
 EXTRA_ROWS: tuple[str, ...] = ("different_person", "contact_conflict", "name_only")
 # Below this a first or last name is "clearly different" (JaroWinkler of unrelated names is ~0.4-0.6).
-CLEARLY_DIFFERENT_NAME = 0.7
+CLEARLY_DIFFERENT_NAME = 0.75
 NOT_A_TYPO = 0.85
 SWAP_FITS = 0.75
 DIFFERENT_MAILBOX = 0.9
 ADDRESS_DIFFERS = 0.55
+SAME_ADDRESS = 0.9
 
 
 @dataclass(slots=True)
@@ -209,26 +210,38 @@ def _contact_conflict(by_field: dict[str, np.ndarray], shared_mailbox: np.ndarra
     return (differ >= 2) & ~agree
 
 
-def _different_person(first_name: np.ndarray, last_name: np.ndarray, swapped: np.ndarray, email: np.ndarray, shared_mailbox: np.ndarray) -> np.ndarray:
-    """Pairs whose evidence is "same household or office, different person".
+def _different_person(
+    first_name: np.ndarray, last_name: np.ndarray, swapped: np.ndarray, by_field: dict[str, np.ndarray], shared_mailbox: np.ndarray
+) -> np.ndarray:
+    """Pairs whose evidence is "same household, office or town, different person".
 
     Fields are not independent: a family shares a surname, an address and often a landline;
-    colleagues share an address, a phone and info@. What tells the people apart is the first
-    name together with something personal: a clearly different first name *and* a different
-    personal email, or a clearly different first *and* last name. Either alone is common in
-    true duplicates (FEBRL replaces whole names; people have two emails), so only the pair of
-    them costs the `different_person` weight.
+    colleagues share an address, a phone and info@; a town shares its city, ZIP and state. What
+    tells people apart is the given name *together with* something personal:
+    - a given name that is no typo of the other, and a different personal email or phone;
+    - a given name that is no typo, and a clearly different surname;
+    - a clearly different given name, no email or phone in common and no street address to
+      compare: then only the surname and the town agree.
+    Each difference alone is common in true duplicates (FEBRL replaces whole names, people
+    have two emails), so only the combinations cost the `different_person` weight.
     """
     # After a swap the given names sit in the last-name slot.
     given, family = np.where(swapped, last_name, first_name), np.where(swapped, first_name, last_name)
+    email, phone, address = by_field["email"], by_field["phone"], by_field["address"]
     first_differs = given < CLEARLY_DIFFERENT_NAME
     # Michelle Todd / Chelsea White: given names alike as strings but not a slip of the keyboard.
     first_not_a_typo = given < NOT_A_TYPO
     last_differs = family < CLEARLY_DIFFERENT_NAME
     # "Not the same mailbox": at one provider, valerie_aguilar26@ and edward_aguilar52@ look
     # alike as strings but are two people's addresses.
-    personal_email_differs = (email < DIFFERENT_MAILBOX) & ~shared_mailbox
-    return (first_differs & personal_email_differs) | (first_not_a_typo & last_differs)
+    personal = ~shared_mailbox
+    personal_contact_differs = ((email < DIFFERENT_MAILBOX) & personal) | (phone < DIFFERENT_MAILBOX)
+    shares_an_identifier = ((email >= DIFFERENT_MAILBOX) & personal) | (phone >= DIFFERENT_MAILBOX) | (address >= SAME_ADDRESS)
+    return (
+        (first_not_a_typo & personal_contact_differs)
+        | (first_not_a_typo & last_differs)
+        | (first_differs & ~shares_an_identifier & np.isnan(address))
+    )
 
 
 def compare_pairs(columns: Columns, rows_a: np.ndarray, rows_b: np.ndarray, rules: dict[str, FieldRule]) -> PairSimilarities:
@@ -273,7 +286,7 @@ def compare_pairs(columns: Columns, rows_a: np.ndarray, rows_b: np.ndarray, rule
     }
     return PairSimilarities(
         by_field=by_field,
-        different_person=_different_person(first_name, last_name, swapped, email, shared_mailbox),
+        different_person=_different_person(first_name, last_name, swapped, by_field, shared_mailbox),
         contact_conflict=_contact_conflict(by_field, shared_mailbox),
         names_swapped=swapped,
         nickname=nickname,
