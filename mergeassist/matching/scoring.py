@@ -32,6 +32,9 @@ FIELD_ORDER: tuple[str, ...] = ("first_name", "last_name", "email", "phone", "co
 # A name needs one of these fields (nearly) agreeing too, or it costs the `name_only` weight.
 # Text fields corroborate despite a typo; numbers must agree (a phone one digit off is another line).
 CORROBORATED_AT: dict[str, float] = {"email": 0.95, "phone": 0.95, "company": 0.9, "address": 0.9, "city": 0.9, "zip": 0.95}
+# Where either record has an email or a phone, the town no longer corroborates: contact
+# details that exist but do not agree leave "same name, same town" (see _name_only).
+TOWN_FIELDS: frozenset[str] = frozenset({"city", "zip"})
 EXTRA_ROWS: tuple[str, ...] = ("different_person", "contact_conflict", "name_only")
 # Below this a first or last name is "clearly different" (JaroWinkler of unrelated names is ~0.4-0.6).
 CLEARLY_DIFFERENT_NAME = 0.75
@@ -47,6 +50,7 @@ class PairSimilarities:
     by_field: dict[str, np.ndarray]
     different_person: np.ndarray  # bool: see `_different_person`
     contact_conflict: np.ndarray  # bool: see `_contact_conflict`
+    has_contact: np.ndarray  # bool: either record has an email or a phone
     names_swapped: np.ndarray  # bool: first/last compared crosswise
     nickname: np.ndarray  # bool: first names matched only through the nickname table
     shared_mailbox: np.ndarray  # bool: an email on either side is a role address
@@ -175,19 +179,23 @@ def field_points(similarity: PairSimilarities, rules: dict[str, FieldRule]) -> d
     points["email"] = np.where(shared, np.maximum(points["email"], 0.0) * SHARED_MAILBOX_FACTOR, points["email"])
     points["different_person"] = np.where(similarity.different_person, -rules["different_person"].weight, 0.0).astype(np.float32)
     points["contact_conflict"] = np.where(similarity.contact_conflict, -rules["contact_conflict"].weight, 0.0).astype(np.float32)
-    points["name_only"] = np.where(_name_only(similarity.by_field, points), -rules["name_only"].weight, 0.0).astype(np.float32)
+    name_only = _name_only(similarity.by_field, points, similarity.has_contact)
+    points["name_only"] = np.where(name_only, -rules["name_only"].weight, 0.0).astype(np.float32)
     return points
 
 
-def _name_only(by_field: dict[str, np.ndarray], points: dict[str, np.ndarray]) -> np.ndarray:
+def _name_only(by_field: dict[str, np.ndarray], points: dict[str, np.ndarray], has_contact: np.ndarray) -> np.ndarray:
     """Pairs where nothing but the name agrees: a common name alone is not one customer.
 
     A corroborating field must (nearly) agree and add points: a field weighted 0 in the config
-    corroborates nothing.
+    corroborates nothing. The town (city, ZIP) corroborates only where neither record has an
+    email or phone: thousands of strangers share a town, and a name plus a town is all that
+    a pair of look-alikes with different contact details has in common.
     """
     corroborated = np.zeros(by_field["first_name"].size, dtype=bool)
     for name, at_least in CORROBORATED_AT.items():
-        corroborated |= (by_field[name] >= at_least) & (points[name] > 0)
+        agrees = (by_field[name] >= at_least) & (points[name] > 0)
+        corroborated |= agrees & ~has_contact if name in TOWN_FIELDS else agrees
     return ~corroborated
 
 
@@ -288,6 +296,7 @@ def compare_pairs(columns: Columns, rows_a: np.ndarray, rows_b: np.ndarray, rule
         by_field=by_field,
         different_person=_different_person(first_name, last_name, swapped, by_field, shared_mailbox),
         contact_conflict=_contact_conflict(by_field, shared_mailbox),
+        has_contact=(email_codes_a != 0) | (email_codes_b != 0) | (columns.phone.codes[rows_a] != 0) | (columns.phone.codes[rows_b] != 0),
         names_swapped=swapped,
         nickname=nickname,
         shared_mailbox=shared_mailbox,
