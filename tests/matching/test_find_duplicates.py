@@ -42,6 +42,7 @@ TRUE_DUPLICATES = [
     ("accents stripped", replace(JANE, name_first="Zoë", name_last="Müller"), replace(JANE, id="9", name_first="Zoe", name_last="Muller")),
     ("missing email, phone and company", JANE, replace(JANE, id="9", email=None, phone=None, company_name=None)),
     ("zip+4", ROBERT, replace(ROBERT, id="9", zip="62704-1234", email=None)),
+    ("no email or phone, street typo", replace(ROBERT, email=None, phone=None), replace(ROBERT, id="9", email=None, phone=None, address1="12 Oak Stret")),
     ("compound surname shortened", replace(JANE, name_last="Garcia Lopez"), replace(JANE, id="9", name_last="Garcia", phone=None)),
 ]
 
@@ -77,6 +78,16 @@ LOOK_ALIKES = [
         "colleagues sharing a sales@ mailbox, no phones",
         replace(JANE, email="sales@acme.com", phone=None),
         replace(JANE, id="9", name_first="Tom", name_last="Brown", email="sales@acme.com", phone=None),
+    ),
+    (
+        "same name and town, every contact detail different",
+        ROBERT,
+        replace(ROBERT, id="9", email="rsmith1961@yahoo.com", phone="(217) 555-0188", address1="804 Walnut Avenue"),
+    ),
+    (
+        "same first name in the same town, contacts on different sides",
+        replace(JANE, email=None, address1=None, address2=None),
+        replace(JANE, id="9", name_last="Okonkwo", phone=None, address1=None, address2=None, company_name=None),
     ),
     (
         "neighbours in the same building",
