@@ -72,6 +72,18 @@ class CustomerListForm(forms.Form):
             key for key in query if key not in self.fields and key not in self.filter_params
         ]
 
+    def clean_page(self) -> int | None:
+        return self._given_number("page")
+
+    def clean_per_page(self) -> int | None:
+        return self._given_number("per_page")
+
+    def _given_number(self, name: str) -> int | None:
+        # Left out means the default; present but empty (`per_page=`) is not an integer.
+        if name in self.data and self.cleaned_data[name] is None:
+            raise forms.ValidationError("Enter a whole number.")
+        return self.cleaned_data[name]
+
     def clean_include(self) -> list[str]:
         names = [name.strip() for name in self.cleaned_data["include"].split(",") if name.strip()]
         unknown = [name for name in names if name not in INCLUDES]

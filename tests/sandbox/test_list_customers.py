@@ -227,6 +227,8 @@ def test_it_gives_stats_for_a_customer_without_orders(api, make_customer):
         ({"per_page": "101"}, "per_page"),
         ({"per_page": "0"}, "per_page"),
         ({"per_page": "ten"}, "per_page"),
+        ({"per_page": ""}, "per_page"),
+        ({"page": ""}, "page"),
         ({"page": "0"}, "page"),
         ({"page": "-1"}, "page"),
         ({"page": "1.5"}, "page"),
