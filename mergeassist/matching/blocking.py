@@ -170,7 +170,6 @@ def candidate_pairs(columns: Columns, max_block_size: int, window: int) -> tuple
         ("house+zip", _combine(house, zip_code), name_order, name_cap),
         ("house+city", _combine(house, city), name_order, name_cap),
         ("house+street-word", _combine(house, street_word), name_order, name_cap),
-        ("first+last", _combine(first, last), zip_code[0], name_cap),
         ("first+zip", _combine(first, zip_code), last_rank, name_cap),
         ("last+zip", _combine(last, zip_code), first_rank, name_cap),
         ("first+city", _combine(first, city), last_rank, name_cap),

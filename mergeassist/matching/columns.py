@@ -11,6 +11,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections.abc import Callable, Sequence
+from operator import attrgetter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -165,7 +166,10 @@ _records_for_helper: Sequence[Any] = ()
 
 
 def _raw(records: Sequence[Any], attribute: str) -> list[Any]:
-    return [getattr(record, attribute, None) for record in records]
+    try:
+        return list(map(attrgetter(attribute), records))  # several times faster than getattr in a loop
+    except AttributeError:  # duck-typed records may leave fields out
+        return [getattr(record, attribute, None) for record in records]
 
 
 def _email_and_address(records: Sequence[Any]) -> tuple[Column, Column, Column, Column]:

@@ -171,7 +171,8 @@ _PLACEHOLDER_PHONE_DIGITS: frozenset[str] = frozenset(
 
 
 def normalise_phone(value: str | None, region: str = "US") -> str:
-    """E.164 ("+14155550123"), or "" when it is missing, a placeholder or not a number.
+    """E.164 ("+14155550123"), or "" when it is missing, a placeholder or not a number; a foreign
+    number written in its national form without a country code keeps its bare digits.
 
     phonenumbers.parse costs ~30-50 µs, so plain digit strings take a fast path and only the
     rest (letters, unusual lengths, foreign formats) are parsed, with a cache in front.
@@ -183,19 +184,23 @@ def normalise_phone(value: str | None, region: str = "US") -> str:
         return ""
     has_plus = compact.startswith("+")
     digits = compact[1:] if has_plus else compact
+    if not has_plus and digits.startswith("00"):  # the international prefix written out
+        has_plus, digits = True, digits[2:]
     if digits.isdigit() and digits.isascii():
         if _is_placeholder_phone(digits):
             return ""
         if has_plus:
-            if digits.startswith("00"):
-                return ""
-            if 8 <= len(digits) <= 15:
+            if 8 <= len(digits) <= 15 and digits[0] != "0":
                 return "+" + digits
         elif region in _NANP_REGIONS:
             if len(digits) == 10 and digits[0] not in "01":
                 return "+1" + digits
             if len(digits) == 11 and digits[0] == "1" and digits[1] not in "01":
                 return "+" + digits
+            if digits[0] == "0" and 8 <= len(digits) <= 12:
+                # A foreign number in its national form ("06 05 56 83 53"): the country cannot
+                # be known here, so keep the bare digits (no "+", so never mistaken for E.164).
+                return digits
     return _parse_phone_slowly(value.strip(), region)
 
 
@@ -276,6 +281,7 @@ def normalise_address(address1: str | None, address2: str | None = None) -> tupl
     """
     units: list[str] = []
     lines: list[str] = []
+    house_number = ""
     for part in (address1, address2):
         if not part:
             continue
@@ -285,13 +291,16 @@ def normalise_address(address1: str | None, address2: str | None = None) -> tupl
         if space and head.isdigit() and head.isascii():
             line, found = _normalise_address_text(rest)
             line = f"{head} {line}" if line else head
+            house_number = house_number or head
         else:
             line, found = _normalise_address_text(part)
-        units.extend(found)
+        if found:
+            units.extend(found)
         if line:
             lines.append(line)
     street = " ".join(lines)
-    house_number = next((word for word in street.split(" ") if word[:1].isdigit()), "")
+    if not house_number and street:
+        house_number = next((word for word in street.split(" ") if word[:1].isdigit()), "")
     return house_number, street, " ".join(units)
 
 
