@@ -17,7 +17,7 @@ import numpy as np
 from .columns import Column, Columns
 
 MISSING = -1
-SORTED_NAME_FULL_WINDOW_UP_TO = 200_000
+FULL_NAME_WINDOW_UP_TO = 200_000
 
 
 @dataclass(slots=True)
@@ -159,6 +159,10 @@ def candidate_pairs(columns: Columns, max_block_size: int, window: int) -> tuple
     street_word = mapped(columns.street, _street_word)
     city = coded(columns.city)
     name_cap = max(2, max_block_size // 4)
+    # Windows over names are a safety net for typos in both names (FEBRL needs them); past
+    # FULL_NAME_WINDOW_UP_TO records the identity keys carry recall, and half a window halves
+    # the millions of candidates that the name windows add.
+    name_window = window if size <= FULL_NAME_WINDOW_UP_TO else max(1, window // 2)
 
     # (name, keys, order inside a block, cap). Identity keys (email, phone, address) get the full
     # cap; name and place keys are shared by many strangers, so they get a quarter of it.
@@ -177,7 +181,7 @@ def candidate_pairs(columns: Columns, max_block_size: int, window: int) -> tuple
     ]
     codes_found: list[np.ndarray] = []
     for name, keys, order, cap in single_keys:
-        found, windowed = pairs_within_blocks(keys, rows, order, size, cap, window)
+        found, windowed = pairs_within_blocks(keys, rows, order, size, cap, window if cap == max_block_size else name_window)
         stats.pairs_by_key[name] = int(found.size)
         stats.windowed_blocks_by_key[name] = windowed
         codes_found.append(found)
@@ -191,7 +195,7 @@ def candidate_pairs(columns: Columns, max_block_size: int, window: int) -> tuple
     crosswise, _ = pairs_within_blocks(
         np.r_[straight, swapped], np.r_[rows, rows], np.r_[first_rank, last_rank], size, name_cap, window=0
     )
-    found, windowed = pairs_within_blocks(straight, rows, first_rank, size, name_cap, window)
+    found, windowed = pairs_within_blocks(straight, rows, first_rank, size, name_cap, name_window)
     stats.pairs_by_key["phonetic-surname+initial"] = int(found.size + crosswise.size)
     stats.windowed_blocks_by_key["phonetic-surname+initial"] = windowed
     codes_found += [crosswise, found]
@@ -199,10 +203,7 @@ def candidate_pairs(columns: Columns, max_block_size: int, window: int) -> tuple
     # Sorted neighbourhood over the whole name: catches typos that change the phonetic key.
     has_name = (first_code != 0) | (last_code != 0)
     everyone = np.where(has_name, 0, MISSING).astype(np.int64)
-    # It is a safety net for typos in both names (FEBRL needs it); past SORTED_NAME_FULL_WINDOW_UP_TO
-    # records the other keys carry recall and a half window halves its millions of candidates.
-    sorted_window = window if size <= SORTED_NAME_FULL_WINDOW_UP_TO else max(1, window // 2)
-    found, _ = pairs_within_blocks(everyone, rows, name_order, size, max_block_size=1, window=sorted_window)
+    found, _ = pairs_within_blocks(everyone, rows, name_order, size, max_block_size=1, window=name_window)
     stats.pairs_by_key["sorted-name"] = int(found.size)
     codes_found.append(found)
 

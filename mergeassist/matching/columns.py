@@ -8,6 +8,7 @@ fuzzy comparison or an explanation. This keeps 1M records well under the memory 
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 from collections.abc import Callable, Sequence
@@ -195,9 +196,13 @@ def _start_helper(records: Sequence[Any]) -> tuple[Any, Any] | None:
     if len(records) < PARALLEL_FROM or (os.cpu_count() or 1) < 2 or "fork" not in multiprocessing.get_all_start_methods():
         return None
     _records_for_helper = records
+    # Frozen objects are left alone by the child's garbage collector, which would otherwise
+    # touch every record and make the kernel copy their pages (copy-on-write).
+    gc.freeze()
     try:
-        pool = multiprocessing.get_context("fork").Pool(1)
+        pool = multiprocessing.get_context("fork").Pool(1, initializer=gc.disable)
     finally:
+        gc.unfreeze()
         _records_for_helper = ()
     return pool, pool.apply_async(_email_and_address_in_helper)
 
