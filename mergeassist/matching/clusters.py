@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 
 @dataclass(frozen=True, slots=True)
 class Cluster:
@@ -17,49 +19,51 @@ class Cluster:
     weakest_link: tuple[str, str, float]
 
 
-class _UnionFind:
-    def __init__(self) -> None:
-        self.parent: dict[str, str] = {}
+def build_clusters(rows_a: np.ndarray, rows_b: np.ndarray, scores: np.ndarray, ids: list[str], ranks: np.ndarray) -> list[Cluster]:
+    """Connected components of the matched pairs (row numbers), each with its weakest link.
 
-    def find(self, item: str) -> str:
-        parent = self.parent.setdefault(item, item)
-        if parent == item:
-            return item
-        root = self.find(parent)
-        self.parent[item] = root
+    Kruskal's algorithm over the pairs by descending score keeps exactly the maximum spanning
+    forest; the last pair it keeps inside a component is that component's weakest link. The
+    union-find runs on row numbers in plain lists, so a million records cluster in about a
+    second. Clusters and their ids come out in id order (`ranks`).
+    """
+    if rows_a.size == 0:
+        return []
+    order = np.argsort(-scores, kind="stable")
+    parent: dict[int, int] = {}
+
+    def find(row: int) -> int:
+        root = parent.setdefault(row, row)
+        while root != parent[root]:
+            root = parent[root]
+        while row != root:  # path compression
+            parent[row], row = root, parent[row]
         return root
 
-    def union(self, a: str, b: str) -> bool:
-        root_a, root_b = self.find(a), self.find(b)
-        if root_a == root_b:
-            return False
-        self.parent[root_b] = root_a
-        return True
+    kept_a: list[int] = []
+    kept_b: list[int] = []
+    kept_score: list[float] = []
+    for row_a, row_b, score in zip(rows_a[order].tolist(), rows_b[order].tolist(), scores[order].tolist()):
+        root_a, root_b = find(row_a), find(row_b)
+        if root_a != root_b:
+            parent[root_b] = root_a
+            kept_a.append(row_a)
+            kept_b.append(row_b)
+            kept_score.append(score)
 
+    weakest: dict[int, tuple[int, int, float]] = {}
+    # Kept edges come in descending score order, so the last one seen per root is the weakest.
+    for row_a, row_b, score in zip(kept_a, kept_b, kept_score):
+        weakest[find(row_a)] = (row_a, row_b, score)
+    members: dict[int, list[int]] = {}
+    for row in sorted(parent, key=ranks.__getitem__):
+        members.setdefault(find(row), []).append(row)
 
-def build_clusters(edges: list[tuple[str, str, float]], id_order: dict[str, int] | None = None) -> list[Cluster]:
-    """Connected components of `edges` (id_a, id_b, score), each with its weakest link.
-
-    Kruskal's algorithm on edges sorted by descending score keeps exactly the maximum spanning
-    forest; the last edge it keeps inside a component is that component's weakest link.
-    """
-    forest = _UnionFind()
-    tree_edges: list[tuple[str, str, float]] = []
-    for edge in sorted(edges, key=lambda edge: -edge[2]):
-        if forest.union(edge[0], edge[1]):
-            tree_edges.append(edge)
-    members: dict[str, list[str]] = {}
-    weakest: dict[str, tuple[str, str, float]] = {}
-    for id_a, id_b, score in tree_edges:
-        root = forest.find(id_a)
-        if root not in weakest or score < weakest[root][2]:
-            weakest[root] = (id_a, id_b, score)
-    for item in forest.parent:
-        members.setdefault(forest.find(item), []).append(item)
-
-    def sort_key(item: str) -> tuple[int, str]:
-        return (id_order[item], item) if id_order is not None else (0, item)
-
-    clusters = [Cluster(sorted(ids, key=sort_key), weakest[root]) for root, ids in members.items()]
-    clusters.sort(key=lambda cluster: sort_key(cluster.ids[0]))
+    clusters = []
+    for root, rows in members.items():
+        row_a, row_b, score = weakest[root]
+        if ranks[row_a] > ranks[row_b]:
+            row_a, row_b = row_b, row_a
+        clusters.append(Cluster([ids[row] for row in rows], (ids[row_a], ids[row_b], score)))
+    # members was filled in id order, so clusters already are in order of their first id.
     return clusters

@@ -180,23 +180,17 @@ def find_duplicates(records: Sequence[Any], config: MatchConfig | None = None) -
     reported = reported[np.argsort(-scores[reported], kind="stable")]
     ranks = _id_order(ids)
     explainer = _Explainer(columns, config.rules)
-    pairs: list[ScoredPair] = []
-    edges: list[tuple[str, str, float]] = []
-    id_rank: dict[str, int] = {}
     # Plain lists: indexing numpy arrays one element at a time is slow.
     firsts, seconds = rows_a[reported], rows_b[reported]
     swap = ranks[firsts] > ranks[seconds]
-    firsts, seconds = np.where(swap, seconds, firsts).tolist(), np.where(swap, firsts, seconds).tolist()
-    rounded = np.round(scores[reported].astype(np.float64), 1).tolist()
-    for row_a, row_b, score in zip(firsts, seconds, rounded):
-        is_match = score >= config.threshold
-        id_a, id_b = ids[row_a], ids[row_b]
-        pairs.append(ScoredPair(id_a, id_b, score, is_match, (row_a, row_b), explainer))
-        if is_match:
-            edges.append((id_a, id_b, score))
-            id_rank[id_a] = int(ranks[row_a])
-            id_rank[id_b] = int(ranks[row_b])
-    clusters = build_clusters(edges, id_rank)
+    firsts, seconds = np.where(swap, seconds, firsts), np.where(swap, firsts, seconds)
+    rounded = np.round(scores[reported].astype(np.float64), 1)
+    matched = rounded >= config.threshold
+    pairs = [
+        ScoredPair(ids[row_a], ids[row_b], score, is_match, (row_a, row_b), explainer)
+        for row_a, row_b, score, is_match in zip(firsts.tolist(), seconds.tolist(), rounded.tolist(), matched.tolist())
+    ]
+    clusters = build_clusters(firsts[matched], seconds[matched], rounded[matched], ids, ranks)
     timings["clustering_s"] = time.perf_counter() - mark
     timings["total_s"] = time.perf_counter() - started
 
@@ -206,7 +200,7 @@ def find_duplicates(records: Sequence[Any], config: MatchConfig | None = None) -
         "candidate_pairs_by_key": blocking.pairs_by_key,
         "windowed_blocks_by_key": blocking.windowed_blocks_by_key,
         "reported_pairs": len(pairs),
-        "matches": len(edges),
+        "matches": int(matched.sum()),
         "clusters": len(clusters),
         **{key: round(value, 3) for key, value in timings.items()},
     }
