@@ -105,8 +105,14 @@ def _save_clusters(scan: ScanRun, found: list) -> list[Cluster]:
 
 def pair_key_of(id_a: str, id_b: str) -> str:
     """The order-independent key: numeric ids order as numbers, others as text."""
-    first, second = sorted((id_a, id_b), key=lambda value: (not value.isdigit(), int(value) if value.isdigit() else 0, value))
+    first, second = sorted((id_a, id_b), key=_id_order)
     return f"{first}|{second}"
+
+
+def _id_order(crm_id: str) -> tuple[bool, int, str]:
+    # ASCII digits only: str.isdigit() also accepts "³", which int() refuses.
+    numeric = crm_id.isascii() and crm_id.isdigit()
+    return (not numeric, int(crm_id) if numeric else 0, crm_id)
 
 
 def _apply_pair_updates(scan: ScanRun, updates: list[PairUpdate], clusters: list[Cluster]) -> None:

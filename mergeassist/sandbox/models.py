@@ -11,6 +11,8 @@ import re
 from django.db import models
 from django.utils import timezone
 
+from mergeassist.sandbox import generator
+
 # ASCII digits only: str.isdigit() also says yes to "³", which int() then refuses.
 _NUMERIC_ID = re.compile(r"[0-9]{1,18}")
 
@@ -20,20 +22,9 @@ def parse_customer_id(value: str) -> int | None:
     return int(value) if _NUMERIC_ID.fullmatch(value) else None
 
 
-# The customer's top-level string fields, in the order the API shows them. PATCH accepts these keys.
-CORE_FIELDS: tuple[str, ...] = (
-    "name_first",
-    "name_last",
-    "email",
-    "phone",
-    "company_name",
-    "address1",
-    "address2",
-    "city",
-    "state",
-    "zip",
-    "country",
-)
+# The customer's top-level string fields, in the order the API shows them (PATCH accepts these
+# keys); the generator that seeds them defines them once for the whole sandbox.
+CORE_FIELDS = generator.CORE_FIELDS
 
 
 class SandboxCustomer(models.Model):
