@@ -10,6 +10,7 @@ keys are merged as int64 codes `i * N + j` (i < j) and de-duplicated with one so
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import jellyfish
 import numpy as np
@@ -115,7 +116,13 @@ def _phonetic(name: str) -> str:
 def _street_word(street: str) -> str:
     # The longest word of the street line, phonetically: "tullaroop" from "6 tullaroop st".
     words = [word for word in street.split(" ") if not word[:1].isdigit()]
-    return jellyfish.metaphone(max(words, key=len)) if words else ""
+    return _metaphone(max(words, key=len)) if words else ""
+
+
+@lru_cache(maxsize=1 << 16)
+def _metaphone(word: str) -> str:
+    # Street lines are mostly distinct, their words are not: phonetic codes are cached per word.
+    return jellyfish.metaphone(word)
 
 
 def candidate_pairs(columns: Columns, max_block_size: int, window: int) -> tuple[np.ndarray, np.ndarray, BlockingStats]:

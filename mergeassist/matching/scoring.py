@@ -345,32 +345,47 @@ def _phone_similarity(columns: Columns, rows_a: np.ndarray, rows_b: np.ndarray) 
     return similarity
 
 
+def _house_anagrams(columns: Columns) -> np.ndarray:
+    """Per house-number vocab entry, a code shared by numbers with the same digits."""
+    anagram = columns.cache.get("house_anagram")
+    if anagram is None:
+        sorted_digits: dict[str, int] = {}
+        anagram = columns.cache["house_anagram"] = np.array(
+            [sorted_digits.setdefault("".join(sorted(value)), len(sorted_digits)) for value in columns.house.vocab], dtype=np.int64
+        )
+    return anagram
+
+
 def _address_similarity(columns: Columns, rows_a: np.ndarray, rows_b: np.ndarray) -> np.ndarray:
     """Token-set ratio of the street lines (a missing second line costs nothing), or the ratio
-    with spaces removed when a slip split or joined words ("garrards treet"); capped when the
-    house or flat numbers differ, unless the digits are only transposed ("315" / "135")."""
-    similarity = _fuzzy(columns.street, rows_a, columns.street, rows_b, fuzz.token_set_ratio, 100.0)
-    codes_a, codes_b = columns.street.codes[rows_a], columns.street.codes[rows_b]
-    unsure = np.flatnonzero(similarity < 0.9)
-    if unsure.size:
-        joined = columns.cache.get("street_joined")
-        if joined is None:
-            joined = columns.cache["street_joined"] = np.array([value.replace(" ", "") for value in columns.street.vocab], dtype=object)
-        squeezed = _cpdist_codes(joined, codes_a[unsure], joined, codes_b[unsure], Indel.normalized_similarity)
-        similarity[unsure] = np.maximum(similarity[unsure], squeezed)
+    with spaces removed when a slip split or joined words ("garrards treet").
+
+    Another house number caps it at OTHER_HOUSE_CAP (the floor: neighbours, not one person),
+    so those pairs skip the string comparison altogether; digits that are only transposed
+    ("315" / "135") are a slip and cap it at HOUSE_NUMBER_SLIP_CAP. Another flat caps it too.
+    """
+    street = columns.street
+    codes_a, codes_b = street.codes[rows_a], street.codes[rows_b]
+    similarity = np.full(rows_a.size, np.nan, dtype=np.float32)
+    present = (codes_a != 0) & (codes_b != 0)
+    similarity[present & (codes_a == codes_b)] = 1.0
     house_a, house_b = columns.house.codes[rows_a], columns.house.codes[rows_b]
-    other_house = np.flatnonzero((house_a != 0) & (house_b != 0) & (house_a != house_b))
-    if other_house.size:
-        anagram = columns.cache.get("house_anagram")
-        if anagram is None:
-            sorted_digits: dict[str, int] = {}
-            anagram = columns.cache["house_anagram"] = np.array(
-                [sorted_digits.setdefault("".join(sorted(value)), len(sorted_digits)) for value in columns.house.vocab], dtype=np.int64
-            )
-        # Transposed digits are a typing slip; one digit more or less is usually next door.
-        slip = anagram[house_a[other_house]] == anagram[house_b[other_house]]
-        cap = np.where(slip, HOUSE_NUMBER_SLIP_CAP, OTHER_HOUSE_CAP).astype(np.float32)
-        similarity[other_house] = np.minimum(similarity[other_house], cap)
+    other_house = present & (codes_a != codes_b) & (house_a != 0) & (house_b != 0) & (house_a != house_b)
+    anagrams = _house_anagrams(columns)
+    slip = other_house & (anagrams[house_a] == anagrams[house_b])
+    similarity[other_house & ~slip] = OTHER_HOUSE_CAP
+    todo = np.flatnonzero(present & (codes_a != codes_b) & (~other_house | slip))
+    if todo.size:
+        scores = _cpdist_codes(street.vocab, codes_a[todo], street.vocab, codes_b[todo], fuzz.token_set_ratio) / 100.0
+        unsure = np.flatnonzero((scores < 0.9) & (scores >= 0.3))
+        if unsure.size:
+            joined = columns.cache.get("street_joined")
+            if joined is None:
+                joined = columns.cache["street_joined"] = np.array([value.replace(" ", "") for value in street.vocab], dtype=object)
+            picked = todo[unsure]
+            squeezed = _cpdist_codes(joined, codes_a[picked], joined, codes_b[picked], Indel.normalized_similarity)
+            scores[unsure] = np.maximum(scores[unsure], squeezed)
+        similarity[todo] = np.where(slip[todo], np.minimum(scores, HOUSE_NUMBER_SLIP_CAP), scores)
     unit_a, unit_b = columns.unit.codes[rows_a], columns.unit.codes[rows_b]
     other_unit = (unit_a != 0) & (unit_b != 0) & (unit_a != unit_b)
     return np.where(other_unit, np.minimum(similarity, OTHER_UNIT_CAP), similarity).astype(np.float32)
