@@ -5,8 +5,9 @@
     .venv/bin/python bench/bench_matching.py --datasets febrl1,febrl2
 
 Every engine runs in a child process of its own (this script again, with --child), so its wall
-time and peak memory (ru_maxrss) are its alone and measured the same way for each engine. The
-parent prepares each data set once (parquet + true pairs) and scores what the child predicted.
+time and peak memory (VmHWM, plus any helper it forks) are its alone and measured the same way
+for each engine. The parent prepares each data set once (parquet + true pairs) and scores what
+the child predicted.
 Needs requirements-bench.txt (splink, duckdb, recordlinkage, pandas, pyarrow).
 """
 

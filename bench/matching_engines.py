@@ -3,12 +3,13 @@
 Each `run_*` function is called inside its own child process (see bench_matching.py), reads the
 parquet file itself, and returns the predicted pairs as sorted int64 codes plus the candidate
 count. The wall clock covers everything from the file on disk to the clustered result; peak
-memory is the child's ru_maxrss read right after, before any bookkeeping for the benchmark.
+memory (PeakMemory) stops at the same point, before any bookkeeping for the benchmark.
 """
 
 from __future__ import annotations
 
-import resource
+import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,8 +32,70 @@ class EngineRun:
     notes: str = ""
 
 
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+class PeakMemory:
+    """Peak memory of this process and any helper it forks, in MB, while the engine runs.
+
+    This process: the kernel's high-water mark VmHWM, exact. Not ru_maxrss: Linux carries the
+    parent's peak across fork and exec into it, so every child would weigh at least as much as
+    the benchmark's parent (900 MB after making the 1M set). A forked helper (MergeAssist
+    normalises in one) is sampled every 0.1 s, counting only its private pages: the pages it
+    shares with this process are already in this process's RSS. Engines that never fork get
+    exactly VmHWM.
+    """
+
+    def __init__(self, interval_s: float = 0.1) -> None:
+        self.interval_s = interval_s
+        self.sampled_kb = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def peak_mb(self) -> float:
+        return max(_proc_kb(os.getpid(), "status", "VmHWM:"), self.sampled_kb) / 1024
+
+    def _sample(self) -> None:
+        pid = os.getpid()
+        while not self._stop.wait(self.interval_s):
+            total = _proc_kb(pid, "status", "VmRSS:")
+            for child in _child_pids(pid):
+                total += _proc_kb(child, "smaps_rollup", "Private_Clean:")
+                total += _proc_kb(child, "smaps_rollup", "Private_Dirty:")
+            self.sampled_kb = max(self.sampled_kb, total)
+
+
+def _proc_kb(pid: int, file: str, key: str) -> int:
+    try:
+        with open(f"/proc/{pid}/{file}") as lines:
+            for line in lines:
+                if line.startswith(key):
+                    return int(line.split()[1])
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        pass  # the helper ended between listing and reading
+    return 0
+
+
+def _child_pids(parent: int) -> list[int]:
+    children = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as stat:
+                # The command name may hold spaces; the fields after its ")" are fixed.
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if int(fields[1]) == parent:
+            children.append(int(entry.name))
+    return children
 
 
 def _count_in(sorted_haystack: np.ndarray, needles: np.ndarray) -> int:
@@ -51,18 +114,19 @@ def _count_in(sorted_haystack: np.ndarray, needles: np.ndarray) -> int:
 def run_mergeassist(data_path: Path, truth: np.ndarray) -> EngineRun:
     from mergeassist.matching import MatchConfig, Record, find_duplicates
 
-    started = time.perf_counter()
-    table = pq.read_table(data_path, columns=list(CORE_FIELDS))
-    size = table.num_rows
-    columns = [table.column(field).to_pylist() for field in CORE_FIELDS]
-    # The row number is the id, so the engine's pairs map straight back to rows.
-    records = [Record(str(row), *values) for row, values in enumerate(zip(*columns))]
-    del table, columns
-    config = MatchConfig()
-    result = find_duplicates(records, config)
-    matches = [(int(pair.id_a), int(pair.id_b)) for pair in result.pairs if pair.is_match]
-    wall_s = time.perf_counter() - started
-    peak = _peak_rss_mb()
+    with PeakMemory() as memory:
+        started = time.perf_counter()
+        table = pq.read_table(data_path, columns=list(CORE_FIELDS))
+        size = table.num_rows
+        columns = [table.column(field).to_pylist() for field in CORE_FIELDS]
+        # The row number is the id, so the engine's pairs map straight back to rows.
+        records = [Record(str(row), *values) for row, values in enumerate(zip(*columns))]
+        del table, columns
+        config = MatchConfig()
+        result = find_duplicates(records, config)
+        matches = [(int(pair.id_a), int(pair.id_b)) for pair in result.pairs if pair.is_match]
+        wall_s = time.perf_counter() - started
+    peak = memory.peak_mb
 
     found = np.array(matches, dtype=np.int64).reshape(-1, 2)
     predicted = np.sort(pair_codes(found[:, 0], found[:, 1], size))
@@ -197,23 +261,24 @@ def run_splink(data_path: Path, truth: np.ndarray) -> EngineRun:
 
     from splink import DuckDBAPI, Linker
 
-    started = time.perf_counter()
-    db_api = DuckDBAPI()
-    _fetch(db_api.duckdb_con, f"create table customers as {splink_cleaning_sql(data_path)}")
-    size = int(_fetch(db_api.duckdb_con, "select count(*) from customers")[0][0])
-    customers = db_api.register("customers", dataset_display_name="customers_input")
-    linker = Linker(customers, _splink_settings(), log_level=logging.WARNING)
+    with PeakMemory() as memory:
+        started = time.perf_counter()
+        db_api = DuckDBAPI()
+        _fetch(db_api.duckdb_con, f"create table customers as {splink_cleaning_sql(data_path)}")
+        size = int(_fetch(db_api.duckdb_con, "select count(*) from customers")[0][0])
+        customers = db_api.register("customers", dataset_display_name="customers_input")
+        linker = Linker(customers, _splink_settings(), log_level=logging.WARNING)
 
-    train_splink(linker, _columns_with_values(db_api.duckdb_con))
-    predictions = linker.inference.predict(threshold_match_probability=MATCH_PROBABILITY)
-    linker.clustering.cluster_pairwise_predictions_at_threshold(
-        predictions, threshold_match_probability=MATCH_PROBABILITY
-    )
-    found = db_api.duckdb_con.execute(
-        f"select unique_id_l, unique_id_r from {predictions.physical_name}"
-    ).fetchnumpy()
-    wall_s = time.perf_counter() - started
-    peak = _peak_rss_mb()
+        train_splink(linker, _columns_with_values(db_api.duckdb_con))
+        predictions = linker.inference.predict(threshold_match_probability=MATCH_PROBABILITY)
+        linker.clustering.cluster_pairwise_predictions_at_threshold(
+            predictions, threshold_match_probability=MATCH_PROBABILITY
+        )
+        found = db_api.duckdb_con.execute(
+            f"select unique_id_l, unique_id_r from {predictions.physical_name}"
+        ).fetchnumpy()
+        wall_s = time.perf_counter() - started
+    peak = memory.peak_mb
 
     predicted = np.sort(pair_codes(found["unique_id_l"], found["unique_id_r"], size))
     candidates, blocked_true = _splink_candidates(db_api.duckdb_con, truth, size)
@@ -255,13 +320,15 @@ BASELINE_RULES: list[tuple[str, ...]] = [("email",), ("phone",), ("name_first", 
 def run_exact_rules(data_path: Path, truth: np.ndarray) -> EngineRun:
     import duckdb
 
-    started = time.perf_counter()
-    con = duckdb.connect(":memory:")
-    _fetch(con, f"create table customers as {splink_cleaning_sql(data_path)}")
-    size = int(_fetch(con, "select count(*) from customers")[0][0])
-    codes = con.execute(f"select code from ({_pairs_agreeing_on_any(BASELINE_RULES, size)})").fetchnumpy()
-    wall_s = time.perf_counter() - started
-    peak = _peak_rss_mb()
+    with PeakMemory() as memory:
+        started = time.perf_counter()
+        con = duckdb.connect(":memory:")
+        _fetch(con, f"create table customers as {splink_cleaning_sql(data_path)}")
+        size = int(_fetch(con, "select count(*) from customers")[0][0])
+        pairs_sql = _pairs_agreeing_on_any(BASELINE_RULES, size)
+        codes = con.execute(f"select code from ({pairs_sql})").fetchnumpy()
+        wall_s = time.perf_counter() - started
+    peak = memory.peak_mb
     predicted = np.sort(codes["code"].astype(np.int64))
     # No blocking: every pair it looks at is a match, so the candidates are its predictions.
     return EngineRun(predicted, int(predicted.size), wall_s, peak, _count_in(predicted, truth))
