@@ -60,7 +60,7 @@ def _unique_pairs(codes_a: np.ndarray, codes_b: np.ndarray) -> tuple[np.ndarray,
     """Distinct (a, b) code pairs and, for each input pair, the index of its distinct pair."""
     width = np.int64(max(int(codes_a.max(initial=0)), int(codes_b.max(initial=0))) + 1)
     combined = codes_a.astype(np.int64) * width + codes_b
-    order = np.argsort(combined, kind="stable")
+    order = np.argsort(combined)
     ordered = combined[order]
     starts = np.r_[True, ordered[1:] != ordered[:-1]]
     distinct = ordered[starts]
