@@ -40,13 +40,22 @@ def pairs_within_blocks(
     keys, rows, order = keys[present], rows[present], order[present]
     if keys.size < 2:
         return np.empty(0, dtype=np.int64), 0
-    sort = np.lexsort((order, keys))
-    keys, rows = keys[sort], rows[sort]
+    # Sort by key alone (fast); only the entries of blocks too big to pair in full need the
+    # slower sort by (key, order), since only a window over them depends on the order.
+    sort = np.argsort(keys)
+    keys, rows, order = keys[sort], rows[sort], order[sort]
     starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
     sizes = np.diff(np.r_[starts, keys.size])
     block_of = np.repeat(np.arange(starts.size), sizes)
     position = np.arange(keys.size) - starts[block_of]
     block_size = sizes[block_of]
+    in_big_block = np.flatnonzero(block_size > max_block_size)
+    if in_big_block.size:
+        # Entries of one block are contiguous and blocks stay in key order, so sorting the
+        # big blocks' entries by (key, order) among themselves keeps every block in place.
+        # Ties broken by row number, so the windows of different keys see the same neighbours.
+        reordered = in_big_block[np.lexsort((rows[in_big_block], order[in_big_block], keys[in_big_block]))]
+        rows[in_big_block] = rows[reordered]
     reach = np.where(block_size <= max_block_size, block_size - 1, window)
     partners = np.clip(np.minimum(block_size - position - 1, reach), 0, None)
     total = int(partners.sum())
@@ -115,6 +124,13 @@ def _phonetic(name: str) -> str:
 
 def _street_word(street: str) -> str:
     # The longest word of the street line, phonetically: "tullaroop" from "6 tullaroop st".
+    head, _, rest = street.partition(" ")
+    return _street_word_of(rest if head[:1].isdigit() else street)
+
+
+@lru_cache(maxsize=1 << 17)
+def _street_word_of(street: str) -> str:
+    # Without the house number many customers share the line, so the answer is cached.
     words = [word for word in street.split(" ") if not word[:1].isdigit()]
     return _metaphone(max(words, key=len)) if words else ""
 
