@@ -68,7 +68,6 @@ def run_child(engine: str, data_path: Path, truth_path: Path, out_path: Path) ->
                 "blocked_true_pairs": run.blocked_true_pairs,
                 "wall_s": run.wall_s,
                 "peak_rss_mb": run.peak_rss_mb,
-                "notes": run.notes,
             }
         )
     )

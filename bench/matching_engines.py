@@ -29,7 +29,6 @@ class EngineRun:
     wall_s: float
     peak_rss_mb: float
     blocked_true_pairs: int | None = None  # filled after measuring, when the engine can say
-    notes: str = ""
 
 
 class PeakMemory:
