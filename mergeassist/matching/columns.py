@@ -101,29 +101,35 @@ class _Coder:
 
 def _code_column(raw_values: Sequence[Any], normaliser: Callable[[Any], str]) -> Column:
     coder = _Coder()
+    index = coder.index
     seen: dict[Any, int] = {}
     codes: list[int] = []
     append = codes.append
     for raw in raw_values:
         code = seen.get(raw)
         if code is None:
-            code = seen[raw] = coder.code(normaliser(raw))
+            # setdefault with the next free code: one dict call instead of a method call.
+            code = seen[raw] = index.setdefault(normaliser(raw), len(index))
         append(code)
     return Column(np.array(codes, dtype=np.int32), coder.vocab())
 
 
 def _code_address(line1: Sequence[Any], line2: Sequence[Any]) -> tuple[Column, Column, Column]:
     house, street, unit = _Coder(), _Coder(), _Coder()
-    coded_rows: list[tuple[int, int, int]] = []
-    append = coded_rows.append
-    for key in zip(line1, line2):
-        number, line, flat = n.normalise_address(*key)
-        append((house.code(number), street.code(line), unit.code(flat)))
-    codes = np.array(coded_rows, dtype=np.int32).reshape(-1, 3).T
+    house_index, street_index, unit_index = house.index, street.index, unit.index
+    house_codes: list[int] = []
+    street_codes: list[int] = []
+    unit_codes: list[int] = []
+    normalise_address = n.normalise_address
+    for first_line, second_line in zip(line1, line2):
+        number, line, flat = normalise_address(first_line, second_line)
+        house_codes.append(house_index.setdefault(number, len(house_index)))
+        street_codes.append(street_index.setdefault(line, len(street_index)))
+        unit_codes.append(unit_index.setdefault(flat, len(unit_index)))
     return (
-        Column(np.ascontiguousarray(codes[0]), house.vocab()),
-        Column(np.ascontiguousarray(codes[1]), street.vocab()),
-        Column(np.ascontiguousarray(codes[2]), unit.vocab()),
+        Column(np.array(house_codes, dtype=np.int32), house.vocab()),
+        Column(np.array(street_codes, dtype=np.int32), street.vocab()),
+        Column(np.array(unit_codes, dtype=np.int32), unit.vocab()),
     )
 
 
@@ -201,6 +207,8 @@ def _start_helper(records: Sequence[Any]) -> tuple[Any, Any] | None:
     gc.freeze()
     try:
         pool = multiprocessing.get_context("fork").Pool(1, initializer=gc.disable)
+    except (AssertionError, OSError):  # a daemonic process may not fork; no processes left
+        return None
     finally:
         gc.unfreeze()
         _records_for_helper = ()
