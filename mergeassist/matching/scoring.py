@@ -35,7 +35,6 @@ CORROBORATED_AT: dict[str, float] = {"email": 0.95, "phone": 0.95, "company": 0.
 # Where either record has an email or a phone, the town no longer corroborates: contact
 # details that exist but do not agree leave "same name, same town" (see _name_only).
 TOWN_FIELDS: frozenset[str] = frozenset({"city", "zip"})
-EXTRA_ROWS: tuple[str, ...] = ("different_person", "contact_conflict", "name_only")
 # Below this a first or last name is "clearly different" (JaroWinkler of unrelated names is ~0.4-0.6).
 CLEARLY_DIFFERENT_NAME = 0.75
 NOT_A_TYPO = 0.85
