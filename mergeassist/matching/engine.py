@@ -128,11 +128,15 @@ class MatchResult:
 
 def _id_order(ids: list[str]) -> np.ndarray:
     """Rank of each id: numeric order when every id is made of digits, else text order."""
+    order: np.ndarray | list[int]
     if ids and all(value.isdigit() for value in ids):
-        keys: list[Any] = [int(value) for value in ids]
+        try:
+            order = np.argsort(np.fromiter(map(int, ids), dtype=np.int64, count=len(ids)), kind="stable")
+        except OverflowError:  # ids longer than 18 digits
+            numbers = [int(value) for value in ids]
+            order = sorted(range(len(ids)), key=numbers.__getitem__)
     else:
-        keys = ids
-    order = sorted(range(len(ids)), key=keys.__getitem__)
+        order = sorted(range(len(ids)), key=ids.__getitem__)
     ranks = np.empty(len(ids), dtype=np.int64)
     ranks[order] = np.arange(len(ids))
     return ranks
