@@ -121,13 +121,7 @@ class CustomerResults:
 @vary_on_headers("HX-Request")  # one URL, two bodies: caches must keep the fragment and the page apart
 def list_customers(request: HttpRequest) -> HttpResponse:
     form = CustomerListForm.from_query(request.GET)
-    last_sync = SyncRun.objects.order_by("-started_at").first()
-    context: dict[str, object] = {
-        "form": form,
-        "last_sync": last_sync,
-        "last_sync_looks_stalled": _looks_stalled(last_sync),
-        "snapshot_count": Customer.objects.filter(is_gone=False).count(),
-    }
+    context: dict[str, object] = {"form": form, **_sync_status()}
     status = 200
     if not form.is_valid():
         status = 400
@@ -145,6 +139,21 @@ def list_customers(request: HttpRequest) -> HttpResponse:
     wants_fragment = request.htmx and not request.htmx.history_restore_request
     template = "crm/customers.html#customer-results" if wants_fragment else "crm/customers.html"
     return render(request, template, context, status=status)
+
+
+@require_GET
+def show_sync_status(request: HttpRequest) -> HttpResponse:
+    """The status line alone: the customer list polls it while a sync runs."""
+    return render(request, "crm/customers.html#sync-status", _sync_status())
+
+
+def _sync_status() -> dict[str, object]:
+    last_sync = SyncRun.objects.order_by("-started_at").first()
+    return {
+        "last_sync": last_sync,
+        "last_sync_looks_stalled": _looks_stalled(last_sync),
+        "snapshot_count": Customer.objects.filter(is_gone=False).count(),
+    }
 
 
 def _looks_stalled(run: SyncRun | None) -> bool:

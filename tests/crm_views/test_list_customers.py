@@ -349,6 +349,30 @@ def test_it_shows_a_sync_in_progress(logged_in, crm):
     assert "it may have stopped" not in html
 
 
+def test_the_status_line_polls_itself_while_a_sync_runs(logged_in, crm):
+    run = SyncRun.objects.create(kind="full", customers_seen=300, total_expected=2000)
+    page = logged_in.get(URL).content.decode()
+    assert 'hx-get="/customers/sync-status" hx-trigger="every 2s"' in " ".join(page.split())
+
+    run.customers_seen = 1700
+    run.save()
+    fragment = " ".join(logged_in.get("/customers/sync-status", headers={"HX-Request": "true"}).content.decode().split())
+    assert fragment.startswith('<p class="status-line" id="sync-status"')
+    assert "1,700 of 2,000 customers so far" in fragment
+    assert "<table" not in fragment
+
+    run.status, run.finished_at = SyncRun.Status.SUCCEEDED, timezone.now()
+    run.save()
+    fragment = logged_in.get("/customers/sync-status").content.decode()
+    assert '<span class="sync-ok">succeeded</span>' in fragment
+    assert "hx-trigger" not in fragment  # finished: the polling stops
+
+
+def test_the_status_line_needs_a_login(client, db):
+    response = client.get("/customers/sync-status")
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+
+
 def test_it_says_when_a_running_sync_looks_stalled(logged_in, crm):
     an_hour_ago = timezone.now() - timedelta(hours=1)
     SyncRun.objects.create(kind="incremental", started_at=an_hour_ago, heartbeat_at=an_hour_ago)
