@@ -9,6 +9,7 @@ keys are merged as int64 codes `i * N + j` (i < j) and de-duplicated with one so
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -58,23 +59,43 @@ def pairs_within_blocks(
         rows[in_big_block] = rows[reordered]
     reach = np.where(block_size <= max_block_size, block_size - 1, window)
     partners = np.clip(np.minimum(block_size - position - 1, reach), 0, None)
+    # Intermediates are dropped as soon as they are used: at a million records each is 8-16 MB.
+    del block_of, position, block_size, reach, order
+    windowed = int((sizes > max_block_size).sum())
     total = int(partners.sum())
     if total == 0:
-        return np.empty(0, dtype=np.int64), int((sizes > max_block_size).sum())
+        return np.empty(0, dtype=np.int64), windowed
     left = np.repeat(np.arange(keys.size), partners)
     first_of_run = np.repeat(np.cumsum(partners) - partners, partners)
-    right = left + (np.arange(total) - first_of_run) + 1
-    a, b = rows[left].astype(np.int64), rows[right].astype(np.int64)
-    low, high = np.minimum(a, b), np.maximum(a, b)
-    distinct = low != high
-    return low[distinct] * size + high[distinct], int((sizes > max_block_size).sum())
+    del partners
+    right = np.arange(total)
+    right -= first_of_run
+    del first_of_run
+    right += left
+    right += 1
+    a = rows[left].astype(np.int64)
+    del left
+    b = rows[right].astype(np.int64)
+    del right
+    low = np.minimum(a, b)
+    np.maximum(a, b, out=b)
+    del a
+    distinct = low != b
+    if distinct.all():
+        low *= size
+        low += b
+        return low, windowed
+    return low[distinct] * size + b[distinct], windowed
 
 
-def unique_codes(codes: np.ndarray) -> np.ndarray:
+def unique_codes(codes: np.ndarray, in_place: bool = False) -> np.ndarray:
     # np.unique is hash-based and slow on large int64 arrays in this numpy; a sort is ~50x faster.
     if codes.size == 0:
         return codes
-    codes = np.sort(codes)
+    if in_place:
+        codes.sort()
+    else:
+        codes = np.sort(codes)
     keep = np.empty(codes.size, dtype=bool)
     keep[0] = True
     np.not_equal(codes[1:], codes[:-1], out=keep[1:])
@@ -189,30 +210,31 @@ def candidate_pairs(columns: Columns, max_block_size: int, window: int) -> tuple
 
     # (name, keys, order inside a block, cap). Identity keys (email, phone, address) get the full
     # cap; name and place keys are shared by many strangers, so they get a quarter of it.
-    single_keys: list[tuple[str, np.ndarray, np.ndarray, int]] = [
-        ("email", email_codes, name_order, max_block_size),
-        ("phone", coded(columns.phone)[0], name_order, max_block_size),
-        ("address+zip", _combine(street, zip_code), name_order, max_block_size),
-        ("company+zip", _combine(company, zip_code), name_order, max_block_size),
-        ("house+zip", _combine(house, zip_code), name_order, name_cap),
-        ("house+city", _combine(house, city), name_order, name_cap),
-        ("house+street-word", _combine(house, street_word), name_order, name_cap),
-        ("first+zip", _combine(first, zip_code), last_rank, name_cap),
-        ("last+zip", _combine(last, zip_code), first_rank, name_cap),
-        ("first+city", _combine(first, city), last_rank, name_cap),
-        ("last+city", _combine(last, city), first_rank, name_cap),
+    # Each key array is built only when its turn comes (a lambda), so at most one is alive.
+    single_keys: list[tuple[str, Callable[[], np.ndarray], np.ndarray, int]] = [
+        ("email", lambda: email_codes, name_order, max_block_size),
+        ("phone", lambda: coded(columns.phone)[0], name_order, max_block_size),
+        ("address+zip", lambda: _combine(street, zip_code), name_order, max_block_size),
+        ("company+zip", lambda: _combine(company, zip_code), name_order, max_block_size),
+        ("house+zip", lambda: _combine(house, zip_code), name_order, name_cap),
+        ("house+city", lambda: _combine(house, city), name_order, name_cap),
+        ("house+street-word", lambda: _combine(house, street_word), name_order, name_cap),
+        ("first+zip", lambda: _combine(first, zip_code), last_rank, name_cap),
+        ("last+zip", lambda: _combine(last, zip_code), first_rank, name_cap),
+        ("first+city", lambda: _combine(first, city), last_rank, name_cap),
+        ("last+city", lambda: _combine(last, city), first_rank, name_cap),
     ]
     if size <= FULL_NAME_WINDOW_UP_TO:
         # Safety nets for records with typos in both names and the house number (FEBRL2: +1.5
         # points of recall); at a million records they add 1.5M candidates for ten true pairs.
         single_keys += [
-            ("street-word+zip", _combine(street_word, zip_code), name_order, name_cap),
-            ("street-word+city", _combine(street_word, city), name_order, name_cap),
-            ("initials+zip", _combine(initial_first, initial_last, zip_code), name_order, name_cap),
+            ("street-word+zip", lambda: _combine(street_word, zip_code), name_order, name_cap),
+            ("street-word+city", lambda: _combine(street_word, city), name_order, name_cap),
+            ("initials+zip", lambda: _combine(initial_first, initial_last, zip_code), name_order, name_cap),
         ]
     codes_found: list[np.ndarray] = []
-    for name, keys, order, cap in single_keys:
-        found, windowed = pairs_within_blocks(keys, rows, order, size, cap, window if cap == max_block_size else name_window)
+    for name, make_keys, order, cap in single_keys:
+        found, windowed = pairs_within_blocks(make_keys(), rows, order, size, cap, window if cap == max_block_size else name_window)
         stats.pairs_by_key[name] = int(found.size)
         stats.windowed_blocks_by_key[name] = windowed
         codes_found.append(found)
@@ -238,5 +260,9 @@ def candidate_pairs(columns: Columns, max_block_size: int, window: int) -> tuple
     stats.pairs_by_key["sorted-name"] = int(found.size)
     codes_found.append(found)
 
-    unique = unique_codes(np.concatenate(codes_found))
+    everyone = found = crosswise = straight = swapped = None  # type: ignore[assignment]
+    codes = np.concatenate(codes_found)
+    codes_found.clear()  # the parts are copied: free them before sorting
+    unique = unique_codes(codes, in_place=True)
+    del codes
     return unique // size, unique % size, stats

@@ -56,13 +56,14 @@ def build_clusters(rows_a: np.ndarray, rows_b: np.ndarray, scores: np.ndarray, i
     for row_a, row_b, score in zip(kept_a, kept_b, kept_score):
         weakest[find(row_a)] = (row_a, row_b, score)
     members: dict[int, list[int]] = {}
-    for row in sorted(parent, key=ranks.__getitem__):
+    rank_of = ranks.tolist()  # list lookups: indexing numpy one element at a time is slow
+    for row in sorted(parent, key=rank_of.__getitem__):
         members.setdefault(find(row), []).append(row)
 
     clusters = []
     for root, rows in members.items():
         row_a, row_b, score = weakest[root]
-        if ranks[row_a] > ranks[row_b]:
+        if rank_of[row_a] > rank_of[row_b]:
             row_a, row_b = row_b, row_a
         clusters.append(Cluster([ids[row] for row in rows], (ids[row_a], ids[row_b], score)))
     # members was filled in id order, so clusters already are in order of their first id.

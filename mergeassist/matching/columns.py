@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
+import re
 from collections.abc import Callable, Sequence
 from operator import attrgetter
 from dataclasses import dataclass, field
@@ -120,12 +121,31 @@ def _code_address(line1: Sequence[Any], line2: Sequence[Any]) -> tuple[Column, C
     house_codes: list[int] = []
     street_codes: list[int] = []
     unit_codes: list[int] = []
-    normalise_address = n.normalise_address
+    address_part = n.address_part
+    # Second lines ("Apt 4", "Suite 33B") repeat heavily: each distinct one is normalised once.
+    seconds: dict[Any, tuple[str, tuple[str, ...], str]] = {}
     for first_line, second_line in zip(line1, line2):
-        number, line, flat = normalise_address(first_line, second_line)
+        # Same result as n.normalise_address(first_line, second_line), one part at a time.
+        number = ""
+        if first_line:
+            line, found, number = address_part(first_line)
+        else:
+            line, found = "", ()
+        if second_line:
+            second = seconds.get(second_line)
+            if second is None:
+                second = seconds[second_line] = address_part(second_line)
+            line_2, found_2, number_2 = second
+            if line_2:
+                line = f"{line} {line_2}" if line else line_2
+            if found_2:
+                found = found + found_2
+            number = number or number_2
+        if not number and line:
+            number = next((word for word in line.split(" ") if word[:1].isdigit()), "")
         house_codes.append(house_index.setdefault(number, len(house_index)))
         street_codes.append(street_index.setdefault(line, len(street_index)))
-        unit_codes.append(unit_index.setdefault(flat, len(unit_index)))
+        unit_codes.append(unit_index.setdefault(" ".join(found) if found else "", len(unit_index)))
     return (
         Column(np.array(house_codes, dtype=np.int32), house.vocab()),
         Column(np.array(street_codes, dtype=np.int32), street.vocab()),
@@ -133,18 +153,25 @@ def _code_address(line1: Sequence[Any], line2: Sequence[Any]) -> tuple[Column, C
     )
 
 
+_DIGIT_OR_SEPARATOR = re.compile(r"[0-9._-]")
+
+
 def _email_parts(vocab: np.ndarray) -> EmailParts:
     locals_, domains = _Coder(), _Coder()
-    local = np.zeros(len(vocab), dtype=np.int32)
-    domain = np.zeros(len(vocab), dtype=np.int32)
-    distinctive = np.zeros(len(vocab), dtype=bool)
-    for code, email in enumerate(vocab):
-        if email:
-            name, _, host = email.rpartition("@")
-            local[code], domain[code] = locals_.code(name), domains.code(host)
-            # "john@" at two providers may be two Johns; "john.smith1984@" hardly.
-            distinctive[code] = len(name) >= 8 or (len(name) >= 5 and any(c.isdigit() or c in "._-" for c in name))
-    return EmailParts(local, locals_.vocab(), domain, distinctive)
+    local_index, domain_index = locals_.index, domains.index
+    # Plain lists, filled in one pass, then turned into arrays: no numpy item writes per entry.
+    local: list[int] = [0]
+    domain: list[int] = [0]
+    distinctive: list[bool] = [False]
+    search = _DIGIT_OR_SEPARATOR.search
+    for email in vocab[1:].tolist():  # vocab[0] is "" and every other entry is an email
+        name, _, host = email.rpartition("@")
+        local.append(local_index.setdefault(name, len(local_index)))
+        domain.append(domain_index.setdefault(host, len(domain_index)))
+        # "john@" at two providers may be two Johns; "john.smith1984@" hardly.
+        # (str.isdigit is also true for non-ASCII digits; normalised emails are ASCII.)
+        distinctive.append(len(name) >= 8 or (len(name) >= 5 and search(name) is not None))
+    return EmailParts(np.array(local, dtype=np.int32), locals_.vocab(), np.array(domain, dtype=np.int32), np.array(distinctive, dtype=bool))
 
 
 def _name_features(vocab: np.ndarray, words: _Coder, families: _Coder) -> NameFeatures:
@@ -168,8 +195,10 @@ def _name_features(vocab: np.ndarray, words: _Coder, families: _Coder) -> NameFe
 
 # Below this many records a second process costs more than it saves.
 PARALLEL_FROM = 100_000
-# The records a forked helper reads: set just before the fork, so nothing is pickled to it.
-_records_for_helper: Sequence[Any] = ()
+# The raw emails and address lines a forked helper reads: set just before the fork, so nothing
+# is pickled to it.
+_records_for_helper: tuple[list[Any], ...] = ()
+_VOCAB_SEPARATOR = "\x00"
 
 
 def _raw(records: Sequence[Any], attribute: str) -> list[Any]:
@@ -179,17 +208,50 @@ def _raw(records: Sequence[Any], attribute: str) -> list[Any]:
         return [getattr(record, attribute, None) for record in records]
 
 
-def _email_and_address(records: Sequence[Any]) -> tuple[Column, Column, Column, Column]:
+def _pack(values: list[Any]) -> str | list[Any]:
+    """The raw values as one str (None as ""), or the list itself if that cannot be done.
+
+    After the fork neither process reads the records' own str objects: reading one writes its
+    reference count, and every page written after a fork is copied. Splitting the packed str
+    gives each process fresh strings that it frees once their column is coded.
+    """
+    try:
+        joined = _VOCAB_SEPARATOR.join([value or "" for value in values])
+    except TypeError:  # not all str: duck-typed records
+        return values
+    return joined if values and joined.count(_VOCAB_SEPARATOR) == len(values) - 1 else values
+
+
+def _unpack(packed: str | list[Any]) -> list[Any]:
+    return packed.split(_VOCAB_SEPARATOR) if isinstance(packed, str) else packed
+
+
+def _email_and_address_raw(records: Sequence[Any]) -> tuple[str | list[Any], ...]:
+    return _pack(_raw(records, "email")), _pack(_raw(records, "address1")), _pack(_raw(records, "address2"))
+
+
+def _email_and_address(raw: tuple[str | list[Any], ...]) -> tuple[Column, Column, Column, Column]:
     """The two costliest columns (mostly distinct values, so little caching)."""
-    email = _code_column(_raw(records, "email"), n.normalise_email)
-    house, street, unit = _code_address(_raw(records, "address1"), _raw(records, "address2"))
+    emails, line1, line2 = raw
+    email = _code_column(_unpack(emails), n.normalise_email)
+    house, street, unit = _code_address(_unpack(line1), _unpack(line2))
     return email, house, street, unit
 
 
 def _email_and_address_in_helper() -> tuple[list[Any], ...]:
-    columns = _email_and_address(_records_for_helper)
-    # Lists of str pickle several times faster than object arrays.
-    return tuple((column.codes, column.vocab.tolist()) for column in columns)
+    columns = _email_and_address(_records_for_helper)  # type: ignore[arg-type]
+    # One joined str pickles as a single copy (a list of a million str costs ~0.7 s to pickle);
+    # normalised values never hold the separator, else the list is sent as it is.
+    parts = []
+    for column in columns:
+        values = column.vocab.tolist()
+        joined = _VOCAB_SEPARATOR.join(values)
+        parts.append((column.codes, joined if joined.count(_VOCAB_SEPARATOR) == len(values) - 1 else values))
+    return tuple(parts)
+
+
+def _helper_possible(records: Sequence[Any]) -> bool:
+    return len(records) >= PARALLEL_FROM and (os.cpu_count() or 1) >= 2 and "fork" in multiprocessing.get_all_start_methods()
 
 
 def _start_helper(records: Sequence[Any]) -> tuple[Any, Any] | None:
@@ -199,9 +261,11 @@ def _start_helper(records: Sequence[Any]) -> tuple[Any, Any] | None:
     back. Where fork is missing (or for small inputs) everything runs here.
     """
     global _records_for_helper
-    if len(records) < PARALLEL_FROM or (os.cpu_count() or 1) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+    if not _helper_possible(records):
         return None
-    _records_for_helper = records
+    # The raw values are read here, before the fork: the helper then never touches the record
+    # objects, whose reference counts it would otherwise write (copying every page of them).
+    _records_for_helper = _email_and_address_raw(records)
     # Frozen objects are left alone by the child's garbage collector, which would otherwise
     # touch every record and make the kernel copy their pages (copy-on-write).
     gc.freeze()
@@ -224,6 +288,8 @@ def _finish_helper(helper: tuple[Any, Any]) -> tuple[Column, Column, Column, Col
         pool.join()
     columns = []
     for codes, vocab in parts:
+        if isinstance(vocab, str):
+            vocab = vocab.split(_VOCAB_SEPARATOR)
         array = np.empty(len(vocab), dtype=object)
         array[:] = vocab
         columns.append(Column(codes, array))
@@ -232,10 +298,18 @@ def _finish_helper(helper: tuple[Any, Any]) -> tuple[Column, Column, Column, Col
 
 def normalise_columns(records: Sequence[Any], region: str = "US") -> Columns:
     """Every record's fields, normalised and coded. Records only need the Record attributes."""
-    helper = _start_helper(records)
+    # Every raw value is read before the helper is forked: reading an attribute writes the
+    # record's reference count, and each page written after the fork is copied for one of the
+    # two processes. Each list is dropped once its column is coded.
+    parallel = _helper_possible(records)
+    raw_values = {
+        attribute: _pack(_raw(records, attribute)) if parallel else _raw(records, attribute)
+        for attribute in ("phone", "name_first", "name_last", "company_name", "city", "state", "zip")
+    }
+    helper = _start_helper(records) if parallel else None
 
     def raw(attribute: str) -> list[Any]:
-        return _raw(records, attribute)
+        return _unpack(raw_values.pop(attribute))
 
     phone = _code_column(raw("phone"), lambda value: n.normalise_phone(value, region))
     phone_digits = np.fromiter((int(value[1:]) if value else 0 for value in phone.vocab), dtype=np.int64, count=len(phone.vocab))
@@ -249,7 +323,7 @@ def normalise_columns(records: Sequence[Any], region: str = "US") -> Columns:
     state = _code_column(raw("state"), n.normalise_state)
     zip_code = _code_column(raw("zip"), n.normalise_postcode)
 
-    email, house, street, unit = _finish_helper(helper) if helper else _email_and_address(records)
+    email, house, street, unit = _finish_helper(helper) if helper else _email_and_address((_raw(records, "email"), _raw(records, "address1"), _raw(records, "address2")))
     email_shared = np.fromiter((n.is_shared_mailbox(value) for value in email.vocab), dtype=bool, count=len(email.vocab))
     email_shared[0] = False
     return Columns(

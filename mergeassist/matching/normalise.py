@@ -288,15 +288,8 @@ def normalise_address(address1: str | None, address2: str | None = None) -> tupl
     for part in (address1, address2):
         if not part:
             continue
-        # A leading house number is split off so that the rest ("Main Street"), which many
-        # customers share, is normalised once and then served from the cache.
-        head, space, rest = part.strip().partition(" ")
-        if space and head.isdigit() and head.isascii():
-            line, found = _normalise_address_text(rest)
-            line = f"{head} {line}" if line else head
-            house_number = house_number or head
-        else:
-            line, found = _normalise_address_text(part)
+        line, found, head = address_part(part)
+        house_number = house_number or head
         if found:
             units.extend(found)
         if line:
@@ -305,6 +298,18 @@ def normalise_address(address1: str | None, address2: str | None = None) -> tupl
     if not house_number and street:
         house_number = next((word for word in street.split(" ") if word[:1].isdigit()), "")
     return house_number, street, " ".join(units)
+
+
+def address_part(part: str) -> tuple[str, tuple[str, ...], str]:
+    """One non-empty address line → (street words, unit numbers found, leading house number or "")."""
+    # A leading house number is split off so that the rest ("Main Street"), which many
+    # customers share, is normalised once and then served from the cache.
+    head, space, rest = part.strip().partition(" ")
+    if space and head.isdigit() and head.isascii():
+        line, found = _normalise_address_text(rest)
+        return (f"{head} {line}" if line else head), found, head
+    line, found = _normalise_address_text(part)
+    return line, found, ""
 
 
 @lru_cache(maxsize=1 << 17)
