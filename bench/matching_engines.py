@@ -111,18 +111,20 @@ def _count_in(sorted_haystack: np.ndarray, needles: np.ndarray) -> int:
 
 
 def run_mergeassist(data_path: Path, truth: np.ndarray) -> EngineRun:
-    from mergeassist.matching import MatchConfig, Record, find_duplicates
+    from mergeassist.matching import MatchConfig, find_duplicates_in_columns
+    from mergeassist.matching.columns import MATCHED_FIELDS
 
     with PeakMemory() as memory:
         started = time.perf_counter()
-        table = pq.read_table(data_path, columns=list(CORE_FIELDS))
+        table = pq.read_table(data_path, columns=list(MATCHED_FIELDS))
         size = table.num_rows
-        columns = [table.column(field).to_pylist() for field in CORE_FIELDS]
+        # Column-wise in, as a DataFrame user would call it: no record objects to build.
+        fields = {field: table.column(field).to_pylist() for field in MATCHED_FIELDS}
+        del table
         # The row number is the id, so the engine's pairs map straight back to rows.
-        records = [Record(str(row), *values) for row, values in enumerate(zip(*columns))]
-        del table, columns
+        ids = [str(row) for row in range(size)]
         config = MatchConfig()
-        result = find_duplicates(records, config)
+        result = find_duplicates_in_columns(ids, fields, config)
         matches = [(int(pair.id_a), int(pair.id_b)) for pair in result.pairs if pair.is_match]
         wall_s = time.perf_counter() - started
     peak = memory.peak_mb
@@ -131,19 +133,19 @@ def run_mergeassist(data_path: Path, truth: np.ndarray) -> EngineRun:
     predicted = np.sort(pair_codes(found[:, 0], found[:, 1], size))
     run = EngineRun(predicted, int(result.stats["candidate_pairs"]), wall_s, peak)
     del result
-    run.blocked_true_pairs = _mergeassist_blocked_true_pairs(records, config, truth)
+    run.blocked_true_pairs = _mergeassist_blocked_true_pairs(fields, size, config, truth)
     return run
 
 
-def _mergeassist_blocked_true_pairs(records: list, config, truth: np.ndarray) -> int:
+def _mergeassist_blocked_true_pairs(fields: dict, size: int, config, truth: np.ndarray) -> int:
     # find_duplicates reports how many candidates it had but not which ones, so rebuild them
     # with the engine's own blocking (outside the measured time and memory).
     from mergeassist.matching.blocking import candidate_pairs
     from mergeassist.matching.columns import normalise_columns
 
-    columns = normalise_columns(records, config.phone_region)
+    columns = normalise_columns(fields, size, config.phone_region)
     rows_a, rows_b, _ = candidate_pairs(columns, config.max_block_size, config.window)
-    candidates = np.sort(pair_codes(rows_a, rows_b, len(records)))
+    candidates = np.sort(pair_codes(rows_a, rows_b, size))
     return _count_in(candidates, truth)
 
 

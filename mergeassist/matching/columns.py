@@ -12,7 +12,7 @@ import gc
 import multiprocessing
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from operator import attrgetter
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +20,10 @@ from typing import Any
 import numpy as np
 
 from . import normalise as n
+from .records import RECORD_FIELDS
+
+# The fields the engine compares (country is not one: see docs/matching.md).
+MATCHED_FIELDS: tuple[str, ...] = tuple(field for field in RECORD_FIELDS if field != "country")
 
 
 @dataclass(slots=True)
@@ -201,6 +205,10 @@ _records_for_helper: tuple[list[Any], ...] = ()
 _VOCAB_SEPARATOR = "\x00"
 
 
+# A field's raw values, one per record, in record order; None or "" when missing.
+FieldValues = Mapping[str, Sequence[Any]]
+
+
 def _raw(records: Sequence[Any], attribute: str) -> list[Any]:
     try:
         return list(map(attrgetter(attribute), records))  # several times faster than getattr in a loop
@@ -208,10 +216,15 @@ def _raw(records: Sequence[Any], attribute: str) -> list[Any]:
         return [getattr(record, attribute, None) for record in records]
 
 
-def _pack(values: list[Any]) -> str | list[Any]:
-    """The raw values as one str (None as ""), or the list itself if that cannot be done.
+def fields_of_records(records: Sequence[Any]) -> dict[str, list[Any]]:
+    """The column-wise view of records that need only the `Record` attributes."""
+    return {attribute: _raw(records, attribute) for attribute in MATCHED_FIELDS}
 
-    After the fork neither process reads the records' own str objects: reading one writes its
+
+def _pack(values: Sequence[Any]) -> str | Sequence[Any]:
+    """The raw values as one str (None as ""), or the values themselves if that cannot be done.
+
+    After the fork neither process reads the caller's own str objects: reading one writes its
     reference count, and every page written after a fork is copied. Splitting the packed str
     gives each process fresh strings that it frees once their column is coded.
     """
@@ -222,12 +235,8 @@ def _pack(values: list[Any]) -> str | list[Any]:
     return joined if values and joined.count(_VOCAB_SEPARATOR) == len(values) - 1 else values
 
 
-def _unpack(packed: str | list[Any]) -> list[Any]:
+def _unpack(packed: str | Sequence[Any]) -> Sequence[Any]:
     return packed.split(_VOCAB_SEPARATOR) if isinstance(packed, str) else packed
-
-
-def _email_and_address_raw(records: Sequence[Any]) -> tuple[str | list[Any], ...]:
-    return _pack(_raw(records, "email")), _pack(_raw(records, "address1")), _pack(_raw(records, "address2"))
 
 
 def _email_and_address(raw: tuple[str | list[Any], ...]) -> tuple[Column, Column, Column, Column]:
@@ -250,24 +259,20 @@ def _email_and_address_in_helper() -> tuple[list[Any], ...]:
     return tuple(parts)
 
 
-def _helper_possible(records: Sequence[Any]) -> bool:
-    return len(records) >= PARALLEL_FROM and (os.cpu_count() or 1) >= 2 and "fork" in multiprocessing.get_all_start_methods()
+def _helper_possible(size: int) -> bool:
+    return size >= PARALLEL_FROM and (os.cpu_count() or 1) >= 2 and "fork" in multiprocessing.get_all_start_methods()
 
 
-def _start_helper(records: Sequence[Any]) -> tuple[Any, Any] | None:
+def _start_helper(packed: tuple[str | Sequence[Any], ...]) -> tuple[Any, Any] | None:
     """Normalise emails and addresses in a forked process while this one does the rest.
 
-    Fork shares the records without copying or pickling them; only the coded columns come
-    back. Where fork is missing (or for small inputs) everything runs here.
+    Fork shares the packed raw values without copying or pickling them; only the coded columns
+    come back. Where fork is missing, everything runs here.
     """
     global _records_for_helper
-    if not _helper_possible(records):
-        return None
-    # The raw values are read here, before the fork: the helper then never touches the record
-    # objects, whose reference counts it would otherwise write (copying every page of them).
-    _records_for_helper = _email_and_address_raw(records)
+    _records_for_helper = packed  # type: ignore[assignment]
     # Frozen objects are left alone by the child's garbage collector, which would otherwise
-    # touch every record and make the kernel copy their pages (copy-on-write).
+    # touch every object the caller holds and make the kernel copy their pages (copy-on-write).
     gc.freeze()
     try:
         pool = multiprocessing.get_context("fork").Pool(1, initializer=gc.disable)
@@ -296,19 +301,32 @@ def _finish_helper(helper: tuple[Any, Any]) -> tuple[Column, Column, Column, Col
     return tuple(columns)  # type: ignore[return-value]
 
 
-def normalise_columns(records: Sequence[Any], region: str = "US") -> Columns:
-    """Every record's fields, normalised and coded. Records only need the Record attributes."""
-    # Every raw value is read before the helper is forked: reading an attribute writes the
-    # record's reference count, and each page written after the fork is copied for one of the
-    # two processes. Each list is dropped once its column is coded.
-    parallel = _helper_possible(records)
-    raw_values = {
-        attribute: _pack(_raw(records, attribute)) if parallel else _raw(records, attribute)
-        for attribute in ("phone", "name_first", "name_last", "company_name", "city", "state", "zip")
-    }
-    helper = _start_helper(records) if parallel else None
+def _field(fields: FieldValues, name: str, size: int) -> Sequence[Any]:
+    values = fields.get(name)
+    if values is None:
+        return [None] * size
+    if len(values) != size:
+        raise ValueError(f"field {name!r} has {len(values)} values for {size} records")
+    return values
 
-    def raw(attribute: str) -> list[Any]:
+
+def normalise_columns(fields: FieldValues, size: int, region: str = "US") -> Columns:
+    """Every record's fields, normalised and coded. `fields` maps a `Record` attribute name to
+    its values in record order; a field left out counts as missing everywhere."""
+    unknown = set(fields) - set(MATCHED_FIELDS) - {"id", "country"}
+    if unknown:
+        raise ValueError(f"unknown field(s) {sorted(unknown)}; known: {sorted(MATCHED_FIELDS)}")
+    # With a helper, every raw value is packed before the fork: after it, reading one of the
+    # caller's str objects writes its reference count and makes the kernel copy its page.
+    parallel = _helper_possible(size)
+    raw_values: dict[str, str | Sequence[Any]] = {
+        name: _pack(_field(fields, name, size)) if parallel else _field(fields, name, size)
+        for name in ("phone", "name_first", "name_last", "company_name", "city", "state", "zip")
+    }
+    helper_fields = tuple(_field(fields, name, size) for name in ("email", "address1", "address2"))
+    helper = _start_helper(tuple(_pack(values) for values in helper_fields)) if parallel else None
+
+    def raw(attribute: str) -> Sequence[Any]:
         return _unpack(raw_values.pop(attribute))
 
     phone = _code_column(raw("phone"), lambda value: n.normalise_phone(value, region))
@@ -323,11 +341,11 @@ def normalise_columns(records: Sequence[Any], region: str = "US") -> Columns:
     state = _code_column(raw("state"), n.normalise_state)
     zip_code = _code_column(raw("zip"), n.normalise_postcode)
 
-    email, house, street, unit = _finish_helper(helper) if helper else _email_and_address((_raw(records, "email"), _raw(records, "address1"), _raw(records, "address2")))
+    email, house, street, unit = _finish_helper(helper) if helper else _email_and_address(helper_fields)
     email_shared = np.fromiter((n.is_shared_mailbox(value) for value in email.vocab), dtype=bool, count=len(email.vocab))
     email_shared[0] = False
     return Columns(
-        size=len(records),
+        size=size,
         first=first,
         last=last,
         email=email,
