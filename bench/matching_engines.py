@@ -125,12 +125,11 @@ def run_mergeassist(data_path: Path, truth: np.ndarray) -> EngineRun:
         ids = [str(row) for row in range(size)]
         config = MatchConfig()
         result = find_duplicates_in_columns(ids, fields, config)
-        matches = [(int(pair.id_a), int(pair.id_b)) for pair in result.pairs if pair.is_match]
+        # The ids are the row numbers, so the result's row arrays are the predicted pairs.
+        predicted = np.sort(pair_codes(result.rows_a[result.is_match], result.rows_b[result.is_match], size))
         wall_s = time.perf_counter() - started
     peak = memory.peak_mb
 
-    found = np.array(matches, dtype=np.int64).reshape(-1, 2)
-    predicted = np.sort(pair_codes(found[:, 0], found[:, 1], size))
     run = EngineRun(predicted, int(result.stats["candidate_pairs"]), wall_s, peak)
     del result
     run.blocked_true_pairs = _mergeassist_blocked_true_pairs(fields, size, config, truth)

@@ -8,7 +8,6 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -127,11 +126,44 @@ class ScoredPair:
         return f"ScoredPair({self.id_a!r}, {self.id_b!r}, score={self.score}, is_match={self.is_match})"
 
 
-@dataclass(slots=True)
 class MatchResult:
-    pairs: list[ScoredPair]
-    clusters: list[Cluster]
-    stats: dict[str, Any] = field(default_factory=dict)
+    """What a run found: reported pairs best first, the clusters of matches, and figures.
+
+    `pairs` are objects for people and the database, built on first access; bulk consumers
+    (a benchmark, a DataFrame) can read the same pairs as arrays instead: `rows_a`/`rows_b`
+    are positions in the input (rows_a holds the smaller id), `scores` and `is_match` follow.
+    """
+
+    def __init__(
+        self,
+        *,
+        ids: list[str],
+        rows_a: np.ndarray,
+        rows_b: np.ndarray,
+        scores: np.ndarray,
+        is_match: np.ndarray,
+        clusters: list[Cluster],
+        stats: dict[str, Any],
+        explainer: _Explainer | None = None,
+    ) -> None:
+        self.rows_a, self.rows_b, self.scores, self.is_match = rows_a, rows_b, scores, is_match
+        self.clusters = clusters
+        self.stats = stats
+        self._ids = ids
+        self._explainer = explainer
+        self._pairs: list[ScoredPair] | None = None
+
+    @property
+    def pairs(self) -> list[ScoredPair]:
+        if self._pairs is None:
+            ids, explainer = self._ids, self._explainer
+            self._pairs = [
+                ScoredPair(ids[row_a], ids[row_b], score, is_match, (row_a, row_b), explainer)  # type: ignore[arg-type]
+                for row_a, row_b, score, is_match in zip(
+                    self.rows_a.tolist(), self.rows_b.tolist(), self.scores.tolist(), self.is_match.tolist()
+                )
+            ]
+        return self._pairs
 
 
 def _id_order(ids: list[str]) -> np.ndarray:
@@ -249,16 +281,11 @@ def _find_duplicates(ids: list[str], fields: FieldValues, config: MatchConfig) -
     reported = reported[np.argsort(-scores[reported], kind="stable")]
     ranks = _id_order(ids)
     explainer = _Explainer(columns, config.rules)
-    # Plain lists: indexing numpy arrays one element at a time is slow.
     firsts, seconds = rows_a[reported], rows_b[reported]
     swap = ranks[firsts] > ranks[seconds]
     firsts, seconds = np.where(swap, seconds, firsts), np.where(swap, firsts, seconds)
     rounded = np.round(scores[reported].astype(np.float64), 1)
     matched = rounded >= config.threshold
-    pairs = [
-        ScoredPair(ids[row_a], ids[row_b], score, is_match, (row_a, row_b), explainer)
-        for row_a, row_b, score, is_match in zip(firsts.tolist(), seconds.tolist(), rounded.tolist(), matched.tolist())
-    ]
     clusters = build_clusters(firsts[matched], seconds[matched], rounded[matched], ids, ranks)
     timings["clustering_s"] = time.perf_counter() - mark
     timings["total_s"] = time.perf_counter() - started
@@ -268,12 +295,14 @@ def _find_duplicates(ids: list[str], fields: FieldValues, config: MatchConfig) -
         "candidate_pairs": int(rows_a.size),
         "candidate_pairs_by_key": blocking.pairs_by_key,
         "windowed_blocks_by_key": blocking.windowed_blocks_by_key,
-        "reported_pairs": len(pairs),
+        "reported_pairs": int(reported.size),
         "matches": int(matched.sum()),
         "clusters": len(clusters),
         **{key: round(value, 3) for key, value in timings.items()},
     }
-    return MatchResult(pairs=pairs, clusters=clusters, stats=stats)
+    return MatchResult(
+        ids=ids, rows_a=firsts, rows_b=seconds, scores=rounded, is_match=matched, clusters=clusters, stats=stats, explainer=explainer
+    )
 
 
 def normalise_record(record: Any, region: str = "US") -> dict[str, str]:
