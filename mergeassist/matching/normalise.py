@@ -155,7 +155,11 @@ def normalise_email(value: str | None) -> str:
 
 def is_shared_mailbox(email: str) -> bool:
     """True for a normalised role address such as info@acme.com."""
-    local = email.split("@", 1)[0]
+    return is_shared_local_part(email.split("@", 1)[0])
+
+
+def is_shared_local_part(local: str) -> bool:
+    """True for the part before the "@" of a role address ("info", "customer.service")."""
     return local in SHARED_MAILBOXES or local.replace(".", "").replace("-", "") in SHARED_MAILBOXES
 
 
@@ -181,11 +185,12 @@ def normalise_phone(value: str | None, region: str = "US") -> str:
         return ""
     # Chained str.replace is ~5x faster than a regex here; the regex catches the rare rest.
     compact = value.replace(" ", "").replace("-", "").replace("(", "").replace(")", "").replace(".", "")
-    if not compact.isalnum():
+    # "+14155550123" is not alnum only because of its plus: the regex would find nothing to strip.
+    if not compact.isalnum() and not (compact[:1] == "+" and compact[1:].isalnum()):
         compact = _PHONE_PUNCTUATION.sub("", compact)
     if not compact:
         return ""
-    has_plus = compact.startswith("+")
+    has_plus = compact[0] == "+"  # indexing is cheaper than a startswith call
     digits = compact[1:] if has_plus else compact
     if not has_plus and digits.startswith("00"):  # the international prefix written out
         has_plus, digits = True, digits[2:]
@@ -209,7 +214,9 @@ def normalise_phone(value: str | None, region: str = "US") -> str:
 
 def _is_placeholder_phone(digits: str) -> bool:
     national = digits[-10:]
-    return len(set(national)) <= 1 or national in _PLACEHOLDER_PHONE_DIGITS or digits in _PLACEHOLDER_PHONE_DIGITS
+    # One digit repeated ("5555555555"), or none: stripping the first digit leaves nothing.
+    # (Same answer as len(set(national)) <= 1 without building a set per number.)
+    return not national.strip(national[:1]) or national in _PLACEHOLDER_PHONE_DIGITS or digits in _PLACEHOLDER_PHONE_DIGITS
 
 
 @lru_cache(maxsize=65536)
