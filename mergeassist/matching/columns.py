@@ -178,29 +178,25 @@ _DIGIT_OR_SEPARATOR = re.compile(r"[0-9._-]")
 
 
 def _email_parts(vocab: np.ndarray) -> tuple[EmailParts, np.ndarray]:
-    """The parts of every email vocab entry, and whether it is a shared mailbox, in one pass."""
+    """The parts of every email vocab entry, and whether it is a shared mailbox."""
     locals_, domains = _Coder(), _Coder()
     local_index, domain_index = locals_.index, domains.index
-    # Plain lists, filled in one pass, then turned into arrays: no numpy item writes per entry.
-    local: list[int] = [0]
-    domain: list[int] = [0]
-    distinctive: list[bool] = [False]
-    shared: list[bool] = [False]
+    local_code, domain_code = local_index.setdefault, domain_index.setdefault
+    emails = vocab[1:].tolist()  # vocab[0] is "" and every other entry is an email
+    # List comprehensions, not one loop appending to several lists: ~20% faster.
+    local = np.array([0] + [local_code(email.rpartition("@")[0], len(local_index)) for email in emails], dtype=np.int32)
+    domain = np.array([0] + [domain_code(email.rpartition("@")[2], len(domain_index)) for email in emails], dtype=np.int32)
+    # Both flags depend on the local part alone, so they are worked out once per distinct one.
+    names = list(local_index)
     search = _DIGIT_OR_SEPARATOR.search
+    # "john@" at two providers may be two Johns; "john.smith1984@" hardly.
+    # (str.isdigit is also true for non-ASCII digits; normalised emails are ASCII.)
+    distinctive = np.array([len(name) >= 8 or (len(name) >= 5 and search(name) is not None) for name in names], dtype=bool)
+    # is_shared_mailbox reads the email up to its first "@", which lies in the local part.
     is_shared_local_part = n.is_shared_local_part
-    for email in vocab[1:].tolist():  # vocab[0] is "" and every other entry is an email
-        name, _, host = email.rpartition("@")
-        local.append(local_index.setdefault(name, len(local_index)))
-        domain.append(domain_index.setdefault(host, len(domain_index)))
-        # "john@" at two providers may be two Johns; "john.smith1984@" hardly.
-        # (str.isdigit is also true for non-ASCII digits; normalised emails are ASCII.)
-        distinctive.append(len(name) >= 8 or (len(name) >= 5 and search(name) is not None))
-        # is_shared_mailbox reads up to the first "@": that is `name`, unless `name` holds one.
-        shared.append(is_shared_local_part(name) if "@" not in name else n.is_shared_mailbox(email))
-    parts = EmailParts(
-        np.array(local, dtype=np.int32), locals_.vocab(), np.array(domain, dtype=np.int32), np.array(distinctive, dtype=bool)
-    )
-    return parts, np.array(shared, dtype=bool)
+    shared = np.array([is_shared_local_part(name.split("@", 1)[0]) for name in names], dtype=bool)
+    shared[0] = False  # local code 0 is the missing email's
+    return EmailParts(local, locals_.vocab(), domain, distinctive[local]), shared[local]
 
 
 def _code_emails(raw_values: Sequence[Any]) -> tuple[Column, np.ndarray, EmailParts]:
@@ -302,6 +298,9 @@ def _code_helper_fields(raw: Callable[[str], Sequence[Any]]) -> _HelperColumns:
     house, street, unit = _code_address(raw("address1"), raw("address2"))
     first = _code_column(raw("name_first"), n.normalise_name)
     last = _code_column(raw("name_last"), n.normalise_name)
+    words, families = _Coder(), _Coder()
+    first.names = _name_features(first.vocab, words, families)
+    last.names = _name_features(last.vocab, words, families)
     company = _code_column(raw("company_name"), n.normalise_company)
     city = _code_column(raw("city"), n.normalise_city)
     state = _code_column(raw("state"), n.normalise_state)
@@ -309,24 +308,28 @@ def _code_helper_fields(raw: Callable[[str], Sequence[Any]]) -> _HelperColumns:
     return _HelperColumns(first, last, company, street, house, unit, city, state, zip_code)
 
 
-def _sendable(column: Column) -> tuple[np.ndarray, str | list[str]]:
+# A column as the helper sends it: codes, vocab (joined when it can be) and name features.
+_SentColumn = tuple[np.ndarray, str | list[str], NameFeatures | None]
+
+
+def _sendable(column: Column) -> _SentColumn:
     # One joined str pickles as a single copy (a list of a million str costs ~0.7 s to pickle);
     # normalised values never hold the separator, else the list is sent as it is.
     values = column.vocab.tolist()
     joined = _VOCAB_SEPARATOR.join(values)
-    return column.codes, joined if joined.count(_VOCAB_SEPARATOR) == len(values) - 1 else values
+    return column.codes, joined if joined.count(_VOCAB_SEPARATOR) == len(values) - 1 else values, column.names
 
 
-def _received(sent: tuple[np.ndarray, str | list[str]]) -> Column:
-    codes, vocab = sent
+def _received(sent: _SentColumn) -> Column:
+    codes, vocab, names = sent
     if isinstance(vocab, str):
         vocab = vocab.split(_VOCAB_SEPARATOR)
     array = np.empty(len(vocab), dtype=object)
     array[:] = vocab
-    return Column(codes, array)
+    return Column(codes, array, names)
 
 
-def _helper_fields_in_helper() -> list[tuple[np.ndarray, str | list[str]]]:
+def _helper_fields_in_helper() -> list[_SentColumn]:
     columns = _code_helper_fields(lambda name: _unpack(_records_for_helper[name]))
     return [_sendable(getattr(columns, column.name)) for column in dataclass_fields(_HelperColumns)]
 
@@ -400,9 +403,6 @@ def normalise_columns(fields: FieldValues, size: int, region: str = "US") -> Col
     email, email_shared, email_parts = _code_emails(raw("email"))
 
     others = _finish_helper(helper) if helper else _code_helper_fields(raw)
-    words, families = _Coder(), _Coder()
-    others.first.names = _name_features(others.first.vocab, words, families)
-    others.last.names = _name_features(others.last.vocab, words, families)
     return Columns(
         size=size,
         first=others.first,
