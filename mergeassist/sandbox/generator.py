@@ -218,6 +218,13 @@ def _ascii_fold(text: str) -> str:
 
 
 @lru_cache(maxsize=65536)  # names come from the pools, so the cache sees each one often
+def _mailbox(email: str) -> str:
+    """The mailbox an address delivers to: gmail ignores dots, so "jo.ann@" and "joann@" are one
+    (and one person's, which is why `_make_email_variant` may write either for a duplicate)."""
+    local, _, domain = email.lower().rpartition("@")
+    return f"{local.replace('.', '')}@{domain}" if domain == "gmail.com" else email.lower()
+
+
 def _email_token(text: str) -> str:
     return re.sub(r"[^a-z0-9]", "", _ascii_fold(text).lower())
 
@@ -393,11 +400,11 @@ class _Generator:
         return self.unique_email(local, domain)
 
     def unique_email(self, local: str, domain: str) -> str:
-        # Mail providers never hand one address to two people; numbers are what people add.
+        # Mail providers never hand one mailbox to two people; numbers are what people add.
         email = f"{local}@{domain}"
-        while email in self.emails_in_use:
+        while _mailbox(email) in self.emails_in_use:
             email = f"{local}{1 + self.below(9999)}@{domain}"
-        self.emails_in_use.add(email)
+        self.emails_in_use.add(_mailbox(email))
         return email
 
     def phone(self, pool: _LocalePool) -> str:
