@@ -61,12 +61,15 @@ class PeakMemory:
         return max(_proc_kb(os.getpid(), "status", "VmHWM:"), self.sampled_kb) / 1024
 
     def _sample(self) -> None:
+        # Cheap reads only: the sampler shares the GIL with the engine's threads, and reading a
+        # helper's smaps_rollup walks its page tables under its memory-map lock, stalling the
+        # helper's own allocations. So each sample reads that file once, not once per field, and
+        # finds children through /proc/PID/task/*/children rather than by scanning /proc.
         pid = os.getpid()
         while not self._stop.wait(self.interval_s):
             total = _proc_kb(pid, "status", "VmRSS:")
             for child in _child_pids(pid):
-                total += _proc_kb(child, "smaps_rollup", "Private_Clean:")
-                total += _proc_kb(child, "smaps_rollup", "Private_Dirty:")
+                total += _private_kb(child)
             self.sampled_kb = max(self.sampled_kb, total)
 
 
@@ -81,19 +84,31 @@ def _proc_kb(pid: int, file: str, key: str) -> int:
     return 0
 
 
+def _private_kb(pid: int) -> int:
+    """Private_Clean + Private_Dirty of a process, in kB, from one read of smaps_rollup."""
+    total = 0
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as lines:
+            for line in lines:
+                if line.startswith(("Private_Clean:", "Private_Dirty:")):
+                    total += int(line.split()[1])
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        pass  # the helper ended between listing and reading
+    return total
+
+
 def _child_pids(parent: int) -> list[int]:
-    children = []
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
+    children: list[int] = []
+    try:
+        threads = os.listdir(f"/proc/{parent}/task")
+    except FileNotFoundError:
+        return children
+    for thread in threads:
         try:
-            with open(f"/proc/{entry.name}/stat") as stat:
-                # The command name may hold spaces; the fields after its ")" are fixed.
-                fields = stat.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{parent}/task/{thread}/children") as listed:
+                children += [int(child) for child in listed.read().split()]
         except (FileNotFoundError, ProcessLookupError):
-            continue
-        if int(fields[1]) == parent:
-            children.append(int(entry.name))
+            continue  # the thread ended between listing and reading
     return children
 
 
