@@ -6,11 +6,12 @@ See docs/matching.md for how it works and how the defaults were measured.
 """
 
 from .clusters import Cluster
+from .columns import CodedValues
 from .csvio import read_records_csv, write_pairs_csv
 from .engine import MatchResult, ScoredPair, find_duplicates, find_duplicates_in_columns, normalise_record
 from .records import DEFAULT_THRESHOLD, DEFAULT_WEIGHTS, FieldRule, MatchConfig, Record
 
 __all__ = [
-    "Cluster", "DEFAULT_THRESHOLD", "DEFAULT_WEIGHTS", "FieldRule", "MatchConfig", "MatchResult",
+    "Cluster", "CodedValues", "DEFAULT_THRESHOLD", "DEFAULT_WEIGHTS", "FieldRule", "MatchConfig", "MatchResult",
     "Record", "ScoredPair", "find_duplicates", "find_duplicates_in_columns", "normalise_record", "read_records_csv", "write_pairs_csv",
 ]
