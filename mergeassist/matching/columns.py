@@ -440,6 +440,13 @@ def _start_helper(packed: dict[str, str | RawValues]) -> tuple[Any, Any] | None:
 
     Fork shares the packed raw values without copying or pickling them; only the coded columns
     come back. Where fork is missing, everything runs here.
+
+    Python warns that forking a process with other threads may deadlock the child on a lock
+    one of them held. The child here runs only the address, name, company and place normalisers
+    (no logging, no phonenumbers and its metadata lock, no imports), and CPython re-creates the
+    GIL and import lock after a fork, so no lock it needs can be left held. forkserver or spawn
+    would avoid the question, but they re-import the caller's `__main__` in the child, which
+    breaks any script that calls the engine without an `if __name__ == "__main__"` guard.
     """
     global _records_for_helper
     _records_for_helper = packed

@@ -130,6 +130,9 @@ def _coded(values: list) -> CodedValues:
     return CodedValues(np.array(codes, dtype=np.int32), list(index))
 
 
+# Earlier tests leave live-server threads in this process, so the forked helper draws Python's
+# fork-with-threads warning; why the helper's child is safe is in columns._start_helper.
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 @pytest.mark.parametrize("forked", [False, True], ids=["one process", "forked helper"])
 def test_coded_columns_give_the_same_result_as_plain_ones(customers: list, forked: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     if forked:
