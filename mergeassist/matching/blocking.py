@@ -18,6 +18,7 @@ from functools import lru_cache, partial
 import jellyfish
 import numpy as np
 
+from .arrays import sorted_unique
 from .columns import Column, Columns
 
 MISSING = -1
@@ -90,20 +91,6 @@ def pairs_within_blocks(
         low += b
         return low, windowed
     return low[distinct] * size + b[distinct], windowed
-
-
-def unique_codes(codes: np.ndarray, in_place: bool = False) -> np.ndarray:
-    # np.unique is hash-based and slow on large int64 arrays in this numpy; a sort is ~50x faster.
-    if codes.size == 0:
-        return codes
-    if in_place:
-        codes.sort()
-    else:
-        codes = np.sort(codes)
-    keep = np.empty(codes.size, dtype=bool)
-    keep[0] = True
-    np.not_equal(codes[1:], codes[:-1], out=keep[1:])
-    return codes[keep]
 
 
 def _vocab_map(column: Column, function, index: dict[str, int] | None = None) -> np.ndarray:
@@ -302,6 +289,6 @@ def candidate_pairs(columns: Columns, max_block_size: int, window: int) -> tuple
 
     codes = np.concatenate(codes_found)
     codes_found.clear()  # the parts are copied: free them before sorting
-    unique = unique_codes(codes, in_place=True)
+    unique = sorted_unique(codes, in_place=True)
     del codes
     return unique // size, unique % size, stats

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .arrays import sorted_unique
+
 
 @dataclass(frozen=True, slots=True)
 class Cluster:
@@ -17,15 +19,6 @@ class Cluster:
 
     ids: list[str]
     weakest_link: tuple[str, str, float]
-
-
-def _sorted_unique(values: np.ndarray) -> np.ndarray:
-    # np.unique hashes large int64 arrays in this numpy, which is far slower than a sort.
-    values = np.sort(values)
-    keep = np.empty(values.size, dtype=bool)
-    keep[:1] = True
-    np.not_equal(values[1:], values[:-1], out=keep[1:])
-    return values[keep]
 
 
 def _spanning_forest(nodes_a: list[int], nodes_b: list[int], node_count: int) -> tuple[list[int], list[int]]:
@@ -74,7 +67,7 @@ def build_clusters(rows_a: np.ndarray, rows_b: np.ndarray, scores: np.ndarray, i
     order = np.argsort(-scores, kind="stable")
     rows_a, rows_b, scores = rows_a[order], rows_b[order], scores[order]
     # Dense node numbers 0..m-1 for the rows that appear in a pair, numbered in id order.
-    rows = _sorted_unique(np.concatenate([rows_a, rows_b]))
+    rows = sorted_unique(np.concatenate([rows_a, rows_b]))
     rows = rows[np.argsort(ranks[rows], kind="stable")]
     node_of_row = np.empty(ranks.size, dtype=np.int64)
     node_of_row[rows] = np.arange(rows.size)

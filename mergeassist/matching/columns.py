@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from . import normalise as n
+from .arrays import sorted_unique_with_inverse
 from .records import RECORD_FIELDS
 
 # The fields the engine compares (country is not one: see docs/matching.md).
@@ -174,21 +175,11 @@ def _code_normalised(values: Iterable[str]) -> Column:
     return Column(np.array(codes, dtype=np.int32), coder.vocab())
 
 
-def _sorted_unique_with_inverse(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    # np.unique hashes large int64 arrays in this numpy, which is far slower than a sort.
-    order = np.argsort(values, kind="stable")
-    ordered = values[order]
-    starts = np.r_[True, ordered[1:] != ordered[:-1]]
-    inverse = np.empty(values.size, dtype=np.int64)
-    inverse[order] = np.cumsum(starts) - 1
-    return ordered[starts], inverse
-
-
 def _code_coded_address(line1: CodedValues, line2: CodedValues) -> tuple[Column, Column, Column]:
     """`_code_address` once per distinct (first line, second line), spread to every record."""
     width = np.int64(len(line2.values) + 1)
     combined = (line1.codes.astype(np.int64) + 1) * width + (line2.codes.astype(np.int64) + 1)
-    distinct, inverse = _sorted_unique_with_inverse(combined)
+    distinct, inverse = sorted_unique_with_inverse(combined)
     firsts, seconds = [None, *line1.values], [None, *line2.values]
     columns = _code_address(
         [firsts[code] for code in (distinct // width).tolist()], [seconds[code] for code in (distinct % width).tolist()]
@@ -479,6 +470,10 @@ def _field(fields: FieldValues, name: str, size: int) -> RawValues:
         return [None] * size
     if len(values) != size:
         raise ValueError(f"field {name!r} has {len(values)} values for {size} records")
+    if isinstance(values, CodedValues) and values.codes.size:
+        low, high = int(values.codes.min()), int(values.codes.max())
+        if low < -1 or high >= len(values.values):
+            raise ValueError(f"field {name!r} has codes from {low} to {high}; they must be -1 (missing) or index its {len(values.values)} values")
     return values
 
 

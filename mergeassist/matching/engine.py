@@ -144,7 +144,7 @@ class MatchResult:
         is_match: np.ndarray,
         clusters: list[Cluster],
         stats: dict[str, Any],
-        explainer: _Explainer | None = None,
+        explainer: _Explainer,
     ) -> None:
         self.rows_a, self.rows_b, self.scores, self.is_match = rows_a, rows_b, scores, is_match
         self.clusters = clusters
@@ -158,7 +158,7 @@ class MatchResult:
         if self._pairs is None:
             ids, explainer = self._ids, self._explainer
             self._pairs = [
-                ScoredPair(ids[row_a], ids[row_b], score, is_match, (row_a, row_b), explainer)  # type: ignore[arg-type]
+                ScoredPair(ids[row_a], ids[row_b], score, is_match, (row_a, row_b), explainer)
                 for row_a, row_b, score, is_match in zip(
                     self.rows_a.tolist(), self.rows_b.tolist(), self.scores.tolist(), self.is_match.tolist()
                 )

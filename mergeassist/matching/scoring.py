@@ -13,6 +13,7 @@ import numpy as np
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA, Indel, JaroWinkler
 
+from .arrays import sorted_unique_with_inverse
 from .columns import Column, Columns
 from .records import FieldRule
 
@@ -58,13 +59,7 @@ class PairSimilarities:
 def _unique_pairs(codes_a: np.ndarray, codes_b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Distinct (a, b) code pairs and, for each input pair, the index of its distinct pair."""
     width = np.int64(max(int(codes_a.max(initial=0)), int(codes_b.max(initial=0))) + 1)
-    combined = codes_a.astype(np.int64) * width + codes_b
-    order = np.argsort(combined)
-    ordered = combined[order]
-    starts = np.r_[True, ordered[1:] != ordered[:-1]]
-    distinct = ordered[starts]
-    inverse = np.empty(combined.size, dtype=np.int64)
-    inverse[order] = np.cumsum(starts) - 1
+    distinct, inverse = sorted_unique_with_inverse(codes_a.astype(np.int64) * width + codes_b)
     return distinct // width, distinct % width, inverse
 
 

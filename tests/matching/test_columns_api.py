@@ -157,3 +157,7 @@ def test_coded_values_decode_to_one_value_per_record() -> None:
     assert len(column) == 4 and column.decoded() == ["b", None, "a", "b"]
     with pytest.raises(ValueError, match="'zip' has 4 values for 3 records"):
         find_duplicates_in_columns(["1", "2", "3"], {"zip": column})
+    with pytest.raises(ValueError, match="'zip' has codes from -1 to 2"):
+        find_duplicates_in_columns(["1", "2"], {"zip": CodedValues(np.array([2, -1]), ["a", "b"])})
+    with pytest.raises(ValueError, match="'zip' has codes from -3 to 0"):
+        find_duplicates_in_columns(["1", "2"], {"zip": CodedValues(np.array([0, -3]), ["a"])})
