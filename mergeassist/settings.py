@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "mergeassist.core",
     "mergeassist.crm",
     "mergeassist.review",
+    "mergeassist.audit",
     "mergeassist.sandbox",
 ]
 

@@ -22,9 +22,12 @@ class Customer(models.Model):
     city = models.CharField(max_length=255, blank=True, default="")
     state = models.CharField(max_length=255, blank=True, default="")
     zip = models.CharField(max_length=32, blank=True, default="")
-    country = models.CharField(max_length=8, blank=True, default="")
+    country = models.CharField(max_length=64, blank=True, default="")
     crm_created_at = models.DateTimeField(null=True)
     crm_updated_at = models.DateTimeField(null=True, db_index=True)
+    # Active subscriptions and saved cards, from `raw`: the review queue filters and warns on them.
+    active_subscriptions = models.PositiveSmallIntegerField(default=0)
+    cards_count = models.PositiveSmallIntegerField(default=0)
     # The whole record with its expansions (cards, fields, stats, integrations, subscriptions).
     raw = models.JSONField(default=dict)
     # Normalised search columns (see mergeassist.matching.normalise_record).

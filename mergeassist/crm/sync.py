@@ -383,6 +383,8 @@ def snapshot_row(customer: CrmCustomer, run: SyncRun | None, now: datetime) -> C
         crm_created_at=customer.created_at,
         crm_updated_at=customer.updated_at,
         raw=customer.raw,
+        active_subscriptions=sum(1 for s in customer.subscriptions or () if s.status == "active"),
+        cards_count=len(customer.cards or ()),
         is_gone=False,
         gone_at=None,
         synced_at=now,

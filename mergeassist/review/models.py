@@ -73,10 +73,18 @@ class CandidatePair(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     decided_at = models.DateTimeField(null=True, blank=True)
+    # The queue's reason filters, derived from the explanation when the pair is scored
+    # (`mergeassist.review.reasons.reason_flags`), so filtering 100,000 pairs needs no JSON.
+    same_email = models.BooleanField(default=False)
+    same_phone = models.BooleanField(default=False)
+    same_address = models.BooleanField(default=False)
+    nickname = models.BooleanField(default=False)
+    names_swapped = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-score", "id"]
-        indexes = [models.Index(fields=["state", "-score"])]
+        indexes = [models.Index(fields=["state", "-score", "id"], name="review_pair_queue")]
+        permissions = [("review_pairs", "Can review, merge, reject and skip candidate pairs")]
 
     def __str__(self) -> str:
         return f"{self.pair_key} ({self.score:.0f}, {self.state})"
@@ -85,3 +93,14 @@ class CandidatePair(models.Model):
     def is_decided(self) -> bool:
         """Decided pairs keep their state across re-scans: a rejection is for good."""
         return self.state != self.State.PENDING
+
+
+class PairSkip(models.Model):
+    """A reviewer's "Skip": the pair moves to the end of that reviewer's queue, pending for everyone else."""
+
+    pair = models.ForeignKey(CandidatePair, on_delete=models.CASCADE, related_name="skips")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    skipped_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["pair", "user"], name="one_skip_per_reviewer")]

@@ -18,6 +18,7 @@ from django.utils import timezone
 from mergeassist.crm.models import Customer
 from mergeassist.matching import DEFAULT_THRESHOLD, MatchConfig, Record, find_duplicates
 from mergeassist.review.models import CandidatePair, Cluster, ScanRun
+from mergeassist.review.reasons import REASON_LABELS, reason_flags
 
 logger = logging.getLogger(__name__)
 
@@ -134,6 +135,7 @@ def _apply_pair_updates(scan: ScanRun, updates: list[PairUpdate], clusters: list
                     customer_b_id=customer_pk[update.id_b],
                     score=update.score,
                     explanation=update.explanation,
+                    **reason_flags(update.explanation),
                     cluster=cluster,
                     first_seen_at=now,
                     last_scored_at=now,
@@ -143,6 +145,8 @@ def _apply_pair_updates(scan: ScanRun, updates: list[PairUpdate], clusters: list
             pair.score, pair.explanation, pair.cluster, pair.last_scored_at = (
                 update.score, update.explanation, cluster, now,
             )  # fmt: skip
+            for flag, value in reason_flags(update.explanation).items():
+                setattr(pair, flag, value)
             to_rescore.append(pair)
         else:
             scan.pairs_kept_decided += 1
@@ -151,7 +155,7 @@ def _apply_pair_updates(scan: ScanRun, updates: list[PairUpdate], clusters: list
     ]
     CandidatePair.objects.bulk_create(to_create, batch_size=BATCH)
     CandidatePair.objects.bulk_update(
-        to_rescore, ["score", "explanation", "cluster", "last_scored_at"], batch_size=BATCH
+        to_rescore, ["score", "explanation", "cluster", "last_scored_at", *REASON_LABELS], batch_size=BATCH
     )
     for start in range(0, len(stale), BATCH):
         CandidatePair.objects.filter(pk__in=stale[start : start + BATCH], state=CandidatePair.State.PENDING).update(
