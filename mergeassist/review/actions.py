@@ -1,7 +1,8 @@
 """The review actions: what a reviewer's "Merge", "Not a duplicate", "Skip" and "Compare" do.
 
 Views call only these. Each `do_<verb>_<noun>` is keyword-only, holds the whole workflow and writes
-the audit rows (`mergeassist.audit.models.Decision`, `CrmCall`). The merge's steps live in
+the audit rows (`mergeassist.audit.models.Decision`, `CrmCall`). Building blocks that make no CRM
+call (the primary rule, risks, what changed, the note's text, re-pointing pairs) are in
 `mergeassist.review.merge`; docs/merge.md tells the steps, the states and what each failure leaves.
 
 Errors a view must handle:
@@ -13,21 +14,32 @@ Errors a view must handle:
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from datetime import timedelta
+from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, F, OuterRef
+from django.utils import timezone
 
-from mergeassist.audit.models import Decision
+from mergeassist.audit.models import CrmCall, Decision
+from mergeassist.audit.recording import recorded_call
 from mergeassist.crm.client import CrmClient, MergePreview
+from mergeassist.crm.errors import CrmError, CrmOutcomeUnknown
+from mergeassist.crm.ids import canonical_id, parse_crm_id, same_customer
 from mergeassist.crm.models import Customer
-from mergeassist.review.models import CandidatePair, Cluster
+from mergeassist.crm.sync import mark_customers_gone, refresh_customer
+from mergeassist.crm.types import EXPANSIONS, CrmCustomer, SettlementOutcome, field_update_body, parse_merge_preview
+from mergeassist.review import merge as steps
+from mergeassist.review.models import CandidatePair, Cluster, PairSkip, PreviewShown
 
-if TYPE_CHECKING:
-    User = AbstractBaseUser
-else:
-    User = AbstractBaseUser
+logger = logging.getLogger(__name__)
+
+User = AbstractBaseUser
 
 __all__ = [
     "FieldChange",
@@ -51,6 +63,8 @@ __all__ = [
     "suggest_primary",
 ]
 
+State = CandidatePair.State
+
 
 # -- choosing the primary ----------------------------------------------------------------------
 
@@ -61,7 +75,7 @@ class PrimaryChoice:
 
     `reason` is a short phrase for the screen, e.g. "has 1 active subscription",
     "has more orders (12 against 3)", "is the older account (since 2019-04-02)" or
-    "has the lower CRM id" when nothing else tells them apart.
+    "has the lower CRM id (nothing else tells them apart)".
     """
 
     primary: Customer
@@ -75,9 +89,85 @@ def suggest_primary(a: Customer, b: Customer) -> PrimaryChoice:
     Rules in order, the first that tells them apart wins: more active subscriptions; more orders
     (the raw record's stats.orders_count); the older account (crm_created_at); the lower id.
     """
-    from mergeassist.review.merge import suggest_primary as _suggest
+    primary, secondary, reason = steps.choose_primary(a, b)
+    return PrimaryChoice(primary=primary, secondary=secondary, reason=reason)
 
-    return _suggest(a, b)
+
+# -- refusals (raised before any CRM write) -----------------------------------------------------
+
+
+class MergeRefused(Exception):
+    """The action was not started; nothing changed in the CRM. `.message` is for people."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    """One difference between the preview the reviewer saw and the CRM's answer now.
+
+    `side` is "primary" or "secondary" (a customer's field: a core field such as "email", a
+    custom field such as "fields.loyalty_tier", an expansion summarised in words such as "cards"
+    or "subscriptions", a stat such as "stats.orders_count", or "updated_at") or "merge" (what
+    the merge would do: "conflicts.<field>", "transfers.<kind>", "warnings"). `before` / `after`
+    are the values (None when absent).
+    """
+
+    side: str
+    field: str
+    before: Any
+    after: Any
+
+    def __str__(self) -> str:
+        return f"{self.side} {self.field}: {_show(self.before)} → {_show(self.after)}"
+
+
+def _show(value: Any) -> str:
+    if value is None or value == "":
+        return "(empty)"
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+class PreviewChanged(MergeRefused):
+    """The CRM's preview differs from the one the reviewer saw (or the reviewer saw none).
+
+    `.changes` lists what changed (empty when the shown preview is not on record, e.g. it was
+    never loaded by this reviewer). Show them and load the preview again; nothing was merged.
+    When the CRM did change, a Decision with outcome "stale" records the attempt (`.decision`).
+    """
+
+    def __init__(self, message: str, changes: list[FieldChange], decision: Decision | None = None) -> None:
+        super().__init__(message)
+        self.changes = changes
+        self.decision = decision
+
+
+class PairNotPending(MergeRefused):
+    """The pair is not open for this action any more (merging, merged, rejected, retired, unknown).
+
+    `.pair` is the pair as it is now (its `state`, `decided_by`, `decided_at` say who and when);
+    the message says it in words, e.g. "This pair was already merged by alice at 21:04 UTC."
+    """
+
+    def __init__(self, message: str, pair: CandidatePair) -> None:
+        super().__init__(message)
+        self.pair = pair
+
+
+class RiskNotConfirmed(MergeRefused):
+    """The preview carries risks and the reviewer did not tick the confirmation. `.risks` lists them."""
+
+    def __init__(self, message: str, risks: list[str]) -> None:
+        super().__init__(message)
+        self.risks = risks
+
+
+class InvalidChoice(MergeRefused):
+    """Input that cannot be right: an id that is not one of the pair's customers, the same
+    customer twice (however its id is spelt), or a `take_secondary` field that is not one of the
+    preview's conflicts. A form error (400)."""
 
 
 # -- the preview --------------------------------------------------------------------------------
@@ -90,8 +180,9 @@ class ShownPreview:
     `preview.primary` / `preview.secondary` are full `CrmCustomer`s (with cards, fields, stats,
     integrations, subscriptions); `preview.conflicts` lists the fields where both have a value
     and they differ (core fields like "email" and custom field keys like "loyalty_tier"), each
-    with `primary_value` and `secondary_value`; `preview.transfers` counts what moves
-    ({"orders": 2, ...}); `preview.warnings` are the CRM's own sentences.
+    with `primary_value` and `secondary_value`: their `field` is what `take_secondary` names;
+    `preview.transfers` counts what moves ({"orders": 2, ...}); `preview.warnings` are the
+    CRM's own sentences.
 
     `risks` are sentences to show prominently: "Both customers have active subscriptions",
     "Both customers have saved cards", and each of the CRM's warnings. When non-empty the
@@ -128,84 +219,39 @@ def load_preview(
     Raises `CrmError` subclasses unchanged (`.message` is for people): render the error fragment
     with a Retry button. Makes no change in the CRM.
     """
-    from mergeassist.review.merge import load_preview as _load
-
-    return _load(pair=pair, primary_id=primary_id, secondary_id=secondary_id, reviewer=reviewer, client=client)
-
-
-# -- refusals (raised before any CRM write) -----------------------------------------------------
-
-
-class MergeRefused(Exception):
-    """The merge was not started; nothing changed in the CRM. `.message` is for people."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    primary_id, secondary_id = _check_ids(pair, primary_id, secondary_id)
+    client = client or CrmClient.from_settings()
+    preview = client.preview_merge(primary_id, secondary_id)
+    _remember_shown(pair, reviewer, primary_id, secondary_id, preview)
+    return ShownPreview(preview=preview, risks=steps.preview_risks(preview), fingerprint=preview.fingerprint)
 
 
-@dataclass(frozen=True)
-class FieldChange:
-    """One difference between the preview the reviewer saw and the CRM's answer now.
-
-    `side` is "primary" or "secondary" (a customer's field: a core field such as "email", a
-    custom field such as "fields.loyalty_tier", an expansion such as "subscriptions" or
-    "stats.orders_count") or "merge" (what the merge would do: "conflicts", "transfers.orders",
-    "warnings"). `before` / `after` are the values (None when absent).
-    """
-
-    side: str
-    field: str
-    before: Any
-    after: Any
-
-    def __str__(self) -> str:
-        return f"{self.side} {self.field}: {_show(self.before)} → {_show(self.after)}"
+def _remember_shown(
+    pair: CandidatePair, reviewer: User, primary_id: str, secondary_id: str, preview: MergePreview
+) -> None:
+    lookup = dict(
+        pair=pair, reviewer=reviewer, primary_crm_id=primary_id, secondary_crm_id=secondary_id,
+        fingerprint=preview.fingerprint,
+    )  # fmt: skip
+    try:
+        PreviewShown.objects.update_or_create(**lookup, defaults={"body": preview.raw, "shown_at": timezone.now()})
+    except IntegrityError:  # the same preview stored by a second tab at the same instant
+        pass
 
 
-def _show(value: Any) -> str:
-    if value is None or value == "":
-        return "(empty)"
-    return repr(value) if isinstance(value, str) else str(value)
-
-
-class PreviewChanged(MergeRefused):
-    """The CRM's preview differs from the one the reviewer saw (or the reviewer saw none).
-
-    `.changes` lists what changed (empty when the shown preview is not on record, e.g. it was
-    never loaded by this reviewer). Show them and reload the preview; nothing was merged.
-    A Decision with outcome "stale" records the attempt.
-    """
-
-    def __init__(self, message: str, changes: list[FieldChange]) -> None:
-        super().__init__(message)
-        self.changes = changes
-
-
-class PairNotPending(MergeRefused):
-    """The pair is not open for this action any more (merging, merged, rejected, retired, unknown).
-
-    `.pair` is the pair as it is now (its `state`, `decided_by`, `decided_at` say who and when);
-    the message says it in words, e.g. "This pair was already merged by alice at 21:04 UTC."
-    """
-
-    def __init__(self, message: str, pair: CandidatePair) -> None:
-        super().__init__(message)
-        self.pair = pair
-
-
-class RiskNotConfirmed(MergeRefused):
-    """The preview carries risks and the reviewer did not tick the confirmation. `.risks` lists them."""
-
-    def __init__(self, message: str, risks: list[str]) -> None:
-        super().__init__(message)
-        self.risks = risks
-
-
-class InvalidChoice(MergeRefused):
-    """Input that cannot be right: an id that is not one of the pair's customers, the same
-    customer twice (however its id is spelt), or a `take_secondary` field that is not one of the
-    preview's conflicts. A form error (400)."""
+def _check_ids(pair: CandidatePair, primary_id: str, secondary_id: str) -> tuple[str, str]:
+    """The two ids in canonical form, checked to be the pair's two customers."""
+    primary, secondary = parse_crm_id(primary_id), parse_crm_id(secondary_id)
+    if primary is None or secondary is None:
+        raise InvalidChoice("Choose the primary and the secondary among the pair's two customers.")
+    if same_customer(primary, secondary):
+        raise InvalidChoice(f"Customer {primary} cannot be merged into itself.")
+    if {primary, secondary} != set(steps.pair_ids(pair)):
+        raise InvalidChoice(
+            f"Customers {primary} and {secondary} are not this pair's customers "
+            f"({pair.customer_a.crm_id} and {pair.customer_b.crm_id})."
+        )
+    return primary, secondary
 
 
 # -- the merge ----------------------------------------------------------------------------------
@@ -215,13 +261,14 @@ class InvalidChoice(MergeRefused):
 class MergeOutcome:
     """What one merge attempt did. `decision.outcome` is merged | failed | unknown.
 
-    - merged: the secondary is gone in the CRM; `decision.note_status` is "posted" or "pending"
-      (the note is retried in the background; show "note pending").
-    - failed: nothing was merged; the pair is "failed" and may be merged again (Retry). If the
-      chosen values were written before the failure, the message says so.
+    - merged: the secondary is gone in the CRM; `note_pending` is True while the note is not yet
+      on the primary (it is retried in the background; show "note pending").
+    - failed: nothing was merged; the pair is "failed" (or still "pending" when the preview could
+      not be fetched) and may be merged again (Retry). If the chosen values were written before
+      the failure, the message and `decision.choices[field]["written"]` say so.
     - unknown: the merge's answer was lost and asking the CRM did not settle it; the pair is
       "unknown" and must not be merged again until a person has checked the CRM.
-    `message` says all of this in words for the reviewer.
+    `message` says all of this in words for the reviewer. `pair` is the pair as it is now.
     """
 
     decision: Decision
@@ -253,18 +300,17 @@ def do_merge(
     `take_secondary` names the conflict fields (as `Conflict.field` spells them) whose value the
     primary takes from the secondary; every other conflict keeps the primary's value.
 
-    Raises, before any CRM write (nothing changed; a Decision only for PreviewChanged):
-    `InvalidChoice`, `PairNotPending` (someone else claimed or decided it, a double click),
-    `RiskNotConfirmed`, `PreviewChanged` (with `.changes`).
+    Raises, before any CRM write (nothing changed): `InvalidChoice`, `PairNotPending` (someone
+    else claimed or decided it; a double click), `RiskNotConfirmed`, `PreviewChanged` (with
+    `.changes`; a "stale" Decision records it).
 
-    Otherwise returns a `MergeOutcome` (merged / failed / unknown), never raising `CrmError`:
-    re-fetch preview, claim the pair (one conditional UPDATE), write the Decision, PATCH the
-    chosen values, merge, update the snapshot and re-point the secondary's other pairs, mark
-    merged, post the note (retried by `retry_pending_notes` if it fails).
+    Otherwise returns a `MergeOutcome` (merged / failed / unknown), never raising `CrmError`.
+    The steps: re-fetch the preview and compare; claim the pair (one conditional UPDATE); write
+    the Decision; PATCH the chosen values; merge (a lost answer is settled by asking the CRM,
+    never by merging again); update the snapshot, re-point the secondary's other pairs and mark
+    merged; post the note (retried by `retry_pending_notes` while it fails).
     """
-    from mergeassist.review.merge import merge_pair
-
-    return merge_pair(
+    return _merge_one(
         pair=pair,
         reviewer=reviewer,
         primary_id=primary_id,
@@ -272,21 +318,364 @@ def do_merge(
         fingerprint=fingerprint,
         take_secondary=take_secondary,
         confirmed_risks=confirmed_risks,
-        client=client,
+        client=client or CrmClient.from_settings(),
+        in_group=False,
     )
 
 
-def retry_pending_notes(*, limit: int = 100, client: CrmClient | None = None, min_age_seconds: float = 60) -> int:
+def _merge_one(
+    *,
+    pair: CandidatePair,
+    reviewer: User,
+    primary_id: str,
+    secondary_id: str,
+    fingerprint: str,
+    take_secondary: Collection[str],
+    confirmed_risks: bool,
+    client: CrmClient,
+    in_group: bool,
+) -> MergeOutcome:
+    """do_merge's workflow. `in_group`: a later member of a cluster merge, whose primary was
+    changed by this run's earlier merges, so only the secondary must be as it was shown (the
+    group's risks were confirmed as a whole)."""
+    primary_id, secondary_id = _check_ids(pair, primary_id, secondary_id)
+    pair.refresh_from_db()
+    if pair.state not in steps.CLAIMABLE:
+        raise PairNotPending(_not_open_message(pair), pair)
+    shown = PreviewShown.objects.filter(
+        pair=pair, reviewer=reviewer, primary_crm_id=primary_id, secondary_crm_id=secondary_id,
+        fingerprint=fingerprint or "",
+    ).first()  # fmt: skip
+    if shown is None:
+        raise PreviewChanged(
+            "MergeAssist has no record of showing you this preview; load it again and check it before merging.", []
+        )
+    shown_preview = parse_merge_preview(shown.body)
+    unknown = steps.unknown_choices(shown_preview, take_secondary)
+    if unknown:
+        raise InvalidChoice(f"Not a conflict of this merge: {', '.join(unknown)}.")
+    risks = steps.preview_risks(shown_preview)
+    if risks and not confirmed_risks and not in_group:
+        raise RiskNotConfirmed("Tick the confirmation first: " + "; ".join(risks) + ".", risks)
+
+    # 1. The preview again, now: the reviewer's choices only stand for what the reviewer saw.
+    path = steps.merge_path(primary_id, secondary_id)
+    started, clock = timezone.now(), time.monotonic()
+    current: MergePreview | None = None
+    error: CrmError | None = None
+    try:
+        current = client.preview_merge(primary_id, secondary_id)
+    except CrmError as exc:
+        error = exc
+    preview_call = steps.PastCall(
+        CrmCall.Step.PREVIEW, "GET", path, started, round((time.monotonic() - clock) * 1000), error
+    )
+    if current is None:
+        assert error is not None
+        decision = _new_decision(pair, reviewer, shown_preview, {}, confirmed_risks, outcome=Decision.Outcome.FAILED)
+        preview_call.record(decision, reviewer)
+        message = f"Nothing was merged: the CRM did not give the merge preview ({error.message}). Try again."
+        _finish_decision(decision, Decision.Outcome.FAILED, message)
+        return MergeOutcome(decision=decision, pair=_fresh(pair), message=message)
+
+    changes = [] if current.fingerprint == fingerprint else steps.preview_changes(shown.body, current.raw)
+    if in_group:
+        # Our own earlier merges changed the primary; the secondary must be as the reviewer saw it.
+        changes = [c for c in changes if c.side == "secondary"]
+        take_secondary = [f for f in take_secondary if f in {c.field for c in current.conflicts}]
+    elif current.fingerprint != fingerprint and not changes:
+        changes = [steps.Change("merge", "preview", "as shown", "changed")]
+    if changes:
+        decision = _new_decision(
+            pair, reviewer, current, steps.conflict_choices(shown_preview, take_secondary), confirmed_risks,
+            outcome=Decision.Outcome.STALE,
+        )  # fmt: skip
+        preview_call.record(decision, reviewer)
+        field_changes = [FieldChange(c.side, c.field, c.before, c.after) for c in changes]
+        message = "Nothing was merged: the customers changed in the CRM since you saw the preview. " + "; ".join(
+            str(c) for c in field_changes[:10]
+        )
+        _finish_decision(decision, Decision.Outcome.STALE, message)
+        raise PreviewChanged(message, field_changes, decision)
+
+    # 2 and 3. Claim the pair and write the merge record, in one transaction: the row count of
+    # the conditional UPDATE decides who merges, whatever the database (see docs/merge.md).
+    choices = steps.conflict_choices(current, take_secondary)
+    with transaction.atomic():
+        claimed = CandidatePair.objects.filter(pk=pair.pk, state__in=steps.CLAIMABLE).update(
+            state=State.MERGING, decided_by=reviewer, decided_at=timezone.now()
+        )
+        if claimed:
+            decision = _new_decision(pair, reviewer, current, choices, confirmed_risks)
+    if not claimed:
+        pair.refresh_from_db()
+        raise PairNotPending(_not_open_message(pair), pair)
+    preview_call.record(decision, reviewer)
+    try:
+        return _write_and_merge(pair, decision, reviewer, current, choices, client)
+    except BaseException as exc:
+        # A bug or a crash of our own before the outcome was saved: never leave "merging" silently.
+        decision.refresh_from_db()
+        if decision.outcome == Decision.Outcome.IN_PROGRESS and not decision.calls.filter(
+            step=CrmCall.Step.MERGE
+        ).exists():
+            _fail(pair, decision, f"Nothing was merged: MergeAssist stopped ({type(exc).__name__}). Try again.")
+        raise
+
+
+def _write_and_merge(
+    pair: CandidatePair,
+    decision: Decision,
+    reviewer: User,
+    preview: MergePreview,
+    choices: dict[str, dict[str, Any]],
+    client: CrmClient,
+) -> MergeOutcome:
+    primary_id, secondary_id = decision.primary_crm_id, decision.secondary_crm_id
+    # 4. The chosen values onto the primary, before the merge (the merge keeps the primary's).
+    values = steps.values_to_write(choices)
+    if values:
+        try:
+            with recorded_call(
+                decision, CrmCall.Step.PATCH, "PATCH", f"/v2/customers/{primary_id}", by=reviewer,
+                request_body=field_update_body(values),
+            ):  # fmt: skip
+                client.update_fields(primary_id, values)
+        except CrmError as exc:
+            return _fail(
+                pair, decision,
+                f"Nothing was merged: writing the chosen values ({', '.join(values)}) to customer {primary_id} "
+                f"failed ({exc.message}). They may or may not have been written; Retry writes them again.",
+            )  # fmt: skip
+        for field in values:
+            choices[field]["written"] = True
+        Decision.objects.filter(pk=decision.pk).update(choices=choices)
+        decision.choices = choices
+    written = f" The chosen values ({', '.join(values)}) were written to customer {primary_id}." if values else ""
+
+    # 5. The merge. Never the same customer twice, however its ids are spelt.
+    if same_customer(primary_id, secondary_id):  # _check_ids refused it; this is the last guard
+        return _fail(pair, decision, f"Nothing was merged: customer {primary_id} cannot be merged into itself.")
+    merged_customer: CrmCustomer | None = None
+    try:
+        with recorded_call(
+            decision, CrmCall.Step.MERGE, "POST", steps.merge_path(primary_id, secondary_id), by=reviewer
+        ):
+            merged_customer = client.merge(primary_id, secondary_id).customer
+    except CrmOutcomeUnknown as lost:
+        settled = _settle(decision, reviewer, client, lost)
+        if settled is SettlementOutcome.NOT_MERGED:
+            return _fail(
+                pair, decision,
+                f"Nothing was merged: the CRM's answer was lost, and the CRM shows customer {secondary_id} "
+                f"still there.{written} Try again.",
+            )  # fmt: skip
+        if settled is not SettlementOutcome.MERGED:
+            return _unknown(pair, decision, settled)
+        merged_customer = _fetch_customer(decision, reviewer, client, primary_id)
+    except CrmError as exc:
+        return _fail(pair, decision, f"Nothing was merged: the CRM refused the merge ({exc.message}).{written} Try again.")
+
+    # 7 and 8 before 6: the merge happened, so record it locally at once (a crash now must not
+    # leave "merging"); the note is an outbox the background task delivers if this attempt fails.
+    now = timezone.now()
+    with transaction.atomic():
+        if merged_customer is not None:
+            refresh_customer(merged_customer)
+        mark_customers_gone([secondary_id])
+        primary_row = Customer.objects.get(crm_id=_snapshot_id(pair, primary_id))
+        secondary_row = Customer.objects.get(crm_id=_snapshot_id(pair, secondary_id))
+        repointed, retired = steps.repoint_pairs(secondary=secondary_row, primary=primary_row, merged_pair=pair)
+        CandidatePair.objects.filter(pk=pair.pk).update(state=State.MERGED, decided_by=reviewer, decided_at=now)
+        decision.note_text = steps.note_text(decision=decision, reviewer_name=reviewer.get_username(), when=now)
+        decision.note_status = Decision.NoteStatus.PENDING
+        decision.outcome = Decision.Outcome.MERGED
+        decision.finished_at = now
+        decision.save(update_fields=["note_text", "note_status", "outcome", "finished_at"])
+    logger.info(
+        "Merged customer %s into %s (decision %s; %d pairs re-pointed, %d retired)",
+        secondary_id, primary_id, decision.pk, repointed, retired,
+    )  # fmt: skip
+    posted = _post_note(decision, client, by=reviewer)
+    decision.refresh_from_db()
+    message = f"Merged customer {secondary_id} into {primary_id}."
+    if not posted:
+        message += " The note on the primary is pending; MergeAssist keeps trying to post it."
+    return MergeOutcome(decision=decision, pair=_fresh(pair), message=message)
+
+
+def _settle(decision: Decision, reviewer: User, client: CrmClient, lost: CrmOutcomeUnknown) -> SettlementOutcome | None:
+    """Ask the CRM whether the merge happened; None when even asking failed."""
+    primary_id, secondary_id = decision.primary_crm_id, decision.secondary_crm_id
+    try:
+        with recorded_call(
+            decision, CrmCall.Step.SETTLE, "GET", f"/v2/customers/?filter[id]={secondary_id},{primary_id}", by=reviewer
+        ):
+            settlement = client.settle_merge(primary_id, secondary_id)
+    except CrmError as exc:
+        logger.warning("Settling merge decision %s failed: %s", decision.pk, exc.message)
+        return None
+    return settlement.outcome
+
+
+def _fetch_customer(decision: Decision, reviewer: User, client: CrmClient, crm_id: str) -> CrmCustomer | None:
+    """The primary after a merge whose answer was lost, for the snapshot; None if it cannot be read
+    (the next sync brings it)."""
+    try:
+        with recorded_call(
+            decision, CrmCall.Step.REFRESH, "GET", f"/v2/customers/?filter[id]={crm_id}", by=reviewer
+        ):
+            page = client.list_customers(page=1, per_page=1, include=EXPANSIONS, filters={"id": crm_id})
+    except CrmError:
+        return None
+    return next((c for c in page.customers if same_customer(c.id, crm_id)), None)
+
+
+def _snapshot_id(pair: CandidatePair, crm_id: str) -> str:
+    """The snapshot's own spelling of one of the pair's ids."""
+    for customer in (pair.customer_a, pair.customer_b):
+        if same_customer(customer.crm_id, crm_id):
+            return customer.crm_id
+    return crm_id
+
+
+def _new_decision(
+    pair: CandidatePair,
+    reviewer: User,
+    preview: MergePreview,
+    choices: dict[str, dict[str, Any]],
+    confirmed_risks: bool,
+    *,
+    outcome: str = Decision.Outcome.IN_PROGRESS,
+) -> Decision:
+    return Decision.objects.create(
+        kind=Decision.Kind.MERGE,
+        outcome=outcome,
+        pair=pair,
+        pair_key=pair.pair_key,
+        reviewer=reviewer,
+        reviewer_username=reviewer.get_username(),
+        score=pair.score,
+        primary_crm_id=canonical_id(preview.primary.id),
+        secondary_crm_id=canonical_id(preview.secondary.id),
+        primary_name=preview.primary.display_name[:512],
+        primary_email=(preview.primary.email or "")[:320],
+        secondary_name=preview.secondary.display_name[:512],
+        secondary_email=(preview.secondary.email or "")[:320],
+        primary_before=preview.primary.raw,
+        secondary_before=preview.secondary.raw,
+        preview=preview.raw,
+        preview_fingerprint=preview.fingerprint,
+        choices=choices,
+        confirmed_risks=confirmed_risks,
+    )
+
+
+def _finish_decision(decision: Decision, outcome: str, message: str) -> None:
+    decision.outcome, decision.error_message, decision.finished_at = outcome, message, timezone.now()
+    decision.save(update_fields=["outcome", "error_message", "finished_at"])
+
+
+def _fail(pair: CandidatePair, decision: Decision, message: str) -> MergeOutcome:
+    """Nothing was merged: the pair may be merged again."""
+    with transaction.atomic():
+        _finish_decision(decision, Decision.Outcome.FAILED, message)
+        CandidatePair.objects.filter(pk=pair.pk, state=State.MERGING).update(state=State.FAILED)
+    return MergeOutcome(decision=decision, pair=_fresh(pair), message=message)
+
+
+def _unknown(pair: CandidatePair, decision: Decision, settled: SettlementOutcome | None) -> MergeOutcome:
+    """The CRM's state is not known: the pair is parked until a person has looked."""
+    if settled is SettlementOutcome.UNCLEAR:
+        why = "both customers are gone from the CRM now (merged or deleted elsewhere)"
+    else:
+        why = "asking the CRM afterwards failed too"
+    message = (
+        f"The merge's answer was lost and {why}, so MergeAssist cannot tell whether customer "
+        f"{decision.secondary_crm_id} was merged into {decision.primary_crm_id}. It will not merge them "
+        "again: check both customers in the CRM."
+    )
+    with transaction.atomic():
+        _finish_decision(decision, Decision.Outcome.UNKNOWN, message)
+        CandidatePair.objects.filter(pk=pair.pk, state=State.MERGING).update(state=State.UNKNOWN)
+    return MergeOutcome(decision=decision, pair=_fresh(pair), message=message)
+
+
+def _fresh(pair: CandidatePair) -> CandidatePair:
+    pair.refresh_from_db()
+    return pair
+
+
+def _not_open_message(pair: CandidatePair) -> str:
+    who = pair.decided_by.get_username() if pair.decided_by else "someone"
+    when = f" at {timezone.localtime(pair.decided_at):%H:%M} UTC on {pair.decided_at:%Y-%m-%d}" if pair.decided_at else ""
+    return {
+        State.MERGING: f"This pair is being merged by {who} right now.",
+        State.MERGED: f"This pair was already merged by {who}{when}.",
+        State.REJECTED: f"This pair was marked “Not a duplicate” by {who}{when}.",
+        State.UNKNOWN: f"A merge of this pair by {who}{when} has an unknown outcome; check the CRM before anything else.",
+        State.RETIRED: "This pair was retired: one of its customers was merged or is gone from the CRM.",
+    }.get(pair.state, f"This pair is {pair.get_state_display().lower()}.")
+
+
+# -- the note outbox ----------------------------------------------------------------------------
+
+
+def _post_note(decision: Decision, client: CrmClient, *, by: User | None) -> bool:
+    """One attempt at the decision's note; True when posted. Claimed by bumping note_attempts
+    conditionally, so two workers never send one attempt twice."""
+    attempts = decision.note_attempts
+    claimed = Decision.objects.filter(
+        pk=decision.pk, note_status=Decision.NoteStatus.PENDING, note_attempts=attempts
+    ).update(note_attempts=F("note_attempts") + 1)
+    if not claimed:
+        return False
+    try:
+        with recorded_call(
+            decision, CrmCall.Step.NOTE, "POST", f"/v2/customers/{decision.primary_crm_id}/notes", by=by,
+            request_body={"notes": decision.note_text},
+        ):  # fmt: skip
+            client.add_note(decision.primary_crm_id, decision.note_text)
+    except CrmError as exc:
+        Decision.objects.filter(pk=decision.pk).update(error_message=f"The note is not posted yet: {exc.message}")
+        _enqueue_note_retry()
+        return False
+    Decision.objects.filter(pk=decision.pk).update(note_status=Decision.NoteStatus.POSTED, error_message="")
+    return True
+
+
+def _enqueue_note_retry() -> None:
+    try:
+        from mergeassist.review.tasks import retry_pending_notes_task, schedule_note_retry
+
+        schedule_note_retry(retry_pending_notes_task)
+    except Exception:  # the task queue being down must not turn a good merge into an error
+        logger.exception("Could not enqueue the note retry; the next failing note enqueues it again")
+
+
+def retry_pending_notes(
+    *, limit: int = 100, client: CrmClient | None = None, min_age: timedelta = timedelta(seconds=60)
+) -> int:
     """Post the notes of merged decisions whose note is still pending; returns how many were posted.
 
-    The outbox behind "note pending": run by `mergeassist.review.tasks.retry_pending_notes_task`.
-    A note whose last attempt is younger than `min_age_seconds` is left for the next run (its
-    first attempt may still be in flight). A note whose answer was lost is sent again: a
-    duplicate carrying the same ref is better than none.
+    The outbox behind "note pending", run by `mergeassist.review.tasks.retry_pending_notes_task`.
+    A note attempted less than `min_age` ago (or whose merge finished then) is left for the next
+    run, since that attempt may still be in flight. A note whose answer was lost is sent again:
+    a duplicate carrying the same ref is better than none.
     """
-    from mergeassist.review.merge import retry_pending_notes as _retry
-
-    return _retry(limit=limit, client=client, min_age_seconds=min_age_seconds)
+    cutoff = timezone.now() - min_age
+    recent_attempt = CrmCall.objects.filter(decision=OuterRef("pk"), step=CrmCall.Step.NOTE, started_at__gt=cutoff)
+    due = list(
+        Decision.objects.filter(
+            outcome=Decision.Outcome.MERGED, note_status=Decision.NoteStatus.PENDING, finished_at__lte=cutoff
+        )
+        .exclude(Exists(recent_attempt))
+        .order_by("finished_at", "pk")[:limit]
+    )
+    if not due:
+        return 0
+    client = client or CrmClient.from_settings()
+    return sum(1 for decision in due if _post_note(decision, client, by=None))
 
 
 # -- the other decisions ------------------------------------------------------------------------
@@ -295,36 +684,88 @@ def retry_pending_notes(*, limit: int = 100, client: CrmClient | None = None, mi
 def do_reject(*, pair: CandidatePair, reviewer: User) -> Decision:
     """"Not a duplicate": the pair becomes `rejected` for good (a re-scan never revives it).
 
-    Writes a Decision (kind and outcome not_duplicate). Raises `PairNotPending` unless the pair
-    is pending or failed. No CRM call.
+    Writes a Decision (kind and outcome not_duplicate; primary = customer_a, secondary =
+    customer_b, with their snapshot records). Raises `PairNotPending` unless the pair is pending
+    or failed (a double click: the second gets it). No CRM call.
     """
-    from mergeassist.review.merge import reject_pair
-
-    return reject_pair(pair=pair, reviewer=reviewer)
+    now = timezone.now()
+    with transaction.atomic():
+        claimed = CandidatePair.objects.filter(pk=pair.pk, state__in=steps.CLAIMABLE).update(
+            state=State.REJECTED, decided_by=reviewer, decided_at=now
+        )
+        if claimed:
+            a, b = pair.customer_a, pair.customer_b
+            decision = Decision.objects.create(
+                kind=Decision.Kind.NOT_DUPLICATE,
+                outcome=Decision.Outcome.NOT_DUPLICATE,
+                pair=pair,
+                pair_key=pair.pair_key,
+                reviewer=reviewer,
+                reviewer_username=reviewer.get_username(),
+                created_at=now,
+                finished_at=now,
+                score=pair.score,
+                primary_crm_id=a.crm_id,
+                secondary_crm_id=b.crm_id,
+                primary_name=a.display_name[:512],
+                primary_email=a.email,
+                secondary_name=b.display_name[:512],
+                secondary_email=b.email,
+                primary_before=a.raw,
+                secondary_before=b.raw,
+            )
+    pair.refresh_from_db()
+    if not claimed:
+        raise PairNotPending(_not_open_message(pair), pair)
+    return decision
 
 
 def do_skip(*, pair: CandidatePair, reviewer: User) -> None:
     """"Skip": the pair goes to the end of this reviewer's queue and stays pending for everyone.
 
     Upserts `PairSkip(pair, reviewer)` with a fresh `skipped_at` (skipping again moves it to the
-    end again). No Decision, no CRM call.
+    end again). No Decision, no CRM call, whatever the pair's state.
     """
-    from mergeassist.review.merge import skip_pair
-
-    skip_pair(pair=pair, reviewer=reviewer)
+    try:
+        PairSkip.objects.update_or_create(pair=pair, user=reviewer, defaults={"skipped_at": timezone.now()})
+    except IntegrityError:  # two tabs skipping at once: one row is all it takes
+        PairSkip.objects.filter(pair=pair, user=reviewer).update(skipped_at=timezone.now())
 
 
 def do_compare(*, reviewer: User, crm_id_a: str, crm_id_b: str) -> CandidatePair:
     """"Compare": the pair of two snapshot customers, made if the scan did not pair them.
 
-    Ids are canonicalised (`041` is `41`). Raises `InvalidChoice` when an id is not a customer of
-    the snapshot (or is gone) or both name the same customer. An existing pair is returned as it
-    is, whatever its state. A new pair is pending, scored by the engine's one-pair scoring with
-    its explanation (its first row says "compared by hand").
+    Ids are canonicalised (`041` is `41`). Raises `InvalidChoice` when an id is not a live
+    customer of the snapshot or both name the same customer. An existing pair is returned as
+    it is, whatever its state. A new pair is pending, scored by the engine without blocking,
+    its explanation's first row saying "compared by hand".
     """
-    from mergeassist.review.merge import compare_pair
+    id_a, id_b = parse_crm_id(crm_id_a), parse_crm_id(crm_id_b)
+    if id_a is None or id_b is None:
+        raise InvalidChoice("Tick two customers to compare.")
+    if same_customer(id_a, id_b):
+        raise InvalidChoice(f"Customer {id_a} cannot be compared with itself.")
+    customers = {canonical_id(c.crm_id): c for c in Customer.objects.filter(crm_id__in=[id_a, id_b], is_gone=False)}
+    missing = [crm_id for crm_id in (id_a, id_b) if crm_id not in customers]
+    if missing:
+        raise InvalidChoice(
+            f"Customer {missing[0]} is not in the local snapshot (or is gone from the CRM); sync and try again."
+        )
+    return _get_or_create_pair(customers[id_a], customers[id_b])
 
-    return compare_pair(reviewer=reviewer, crm_id_a=crm_id_a, crm_id_b=crm_id_b)
+
+def _get_or_create_pair(a: Customer, b: Customer) -> CandidatePair:
+    key = steps.key_of(a.crm_id, b.crm_id)
+    existing = CandidatePair.objects.filter(pair_key=key).first()
+    if existing is not None:
+        return existing
+    pair = steps.compared_pair(a, b)
+    try:
+        with transaction.atomic():
+            pair.save()
+    except IntegrityError:  # made by someone else in the meantime
+        return CandidatePair.objects.get(pair_key=key)
+    return pair
 
 
 # -- clusters -----------------------------------------------------------------------------------
@@ -333,13 +774,26 @@ def do_compare(*, reviewer: User, crm_id_a: str, crm_id_b: str) -> CandidatePair
 def cluster_member_pairs(*, cluster: Cluster, primary_id: str) -> list[CandidatePair]:
     """For a cluster and the chosen primary: the pair of the primary with each other live member.
 
-    Members are the customers of the cluster's pairs (not gone); a member the scan did not pair
-    with the primary directly (a chain A~B~C) gets a pair made like `do_compare` does. Ordered by
-    score, strongest first. Load each one's preview with `load_preview` before merging.
+    Members are the customers of the cluster's pairs that are not gone; raises `InvalidChoice`
+    when `primary_id` is not one of them. A member the scan did not pair with the primary
+    directly (a chain A~B~C) gets a pair made like `do_compare` does. Strongest first. Load each
+    one's preview with `load_preview` (primary_id, the member's id) before `do_merge_cluster`.
     """
-    from mergeassist.review.merge import cluster_member_pairs as _pairs
+    members = _cluster_members(cluster)
+    primary = members.get(parse_crm_id(primary_id) or "")
+    if primary is None:
+        raise InvalidChoice(f"Customer {primary_id} is not a member of this group.")
+    pairs = [_get_or_create_pair(primary, member) for crm_id, member in members.items() if member.pk != primary.pk]
+    return sorted(pairs, key=lambda p: (-p.score, p.pk))
 
-    return _pairs(cluster=cluster, primary_id=primary_id)
+
+def _cluster_members(cluster: Cluster) -> dict[str, Customer]:
+    members: dict[str, Customer] = {}
+    for pair in cluster.pairs.select_related("customer_a", "customer_b"):
+        for customer in (pair.customer_a, pair.customer_b):
+            if not customer.is_gone:
+                members[canonical_id(customer.crm_id)] = customer
+    return members
 
 
 def cluster_risks(shown: list[ShownPreview]) -> list[str]:
@@ -349,9 +803,7 @@ def cluster_risks(shown: list[ShownPreview]) -> list[str]:
     cards" when two or more of the primary and the members have them (the merges bring them
     together one by one, so single previews would not show it up front).
     """
-    from mergeassist.review.merge import cluster_risks as _risks
-
-    return _risks(shown)
+    return steps.group_risks([s.preview for s in shown])
 
 
 def do_merge_cluster(
@@ -368,23 +820,61 @@ def do_merge_cluster(
 
     `members` is [(secondary_id, fingerprint)] in order; every member must have been previewed
     by this reviewer against this primary (`load_preview` on the pair from
-    `cluster_member_pairs`). `take_secondary` maps a secondary id to its conflict fields.
-    `confirmed_risks` is the group's one confirmation (see `cluster_risks`).
+    `cluster_member_pairs`): a missing or empty fingerprint refuses the whole group before any
+    merge. `take_secondary` maps a secondary id (as given in `members`) to its conflict fields.
+    `confirmed_risks` is the group's one confirmation (see `cluster_risks`), required when the
+    shown previews carry any risk.
 
     Returns one entry per member attempted: a `MergeOutcome`, or the `MergeRefused` that stopped
     it. Stops at the first refusal, failure or unknown outcome; members after it are not tried
     (and not in the list). For the second and later members the primary has changed by the
-    earlier merges of this run, so their stale check compares the secondary and the conflicts
-    the reviewer decided on; any change to the secondary still stops the run.
+    earlier merges of this run, so their stale check compares the secondary only; any change to
+    the secondary still stops the run.
     """
-    from mergeassist.review.merge import merge_cluster
+    if not members:
+        raise InvalidChoice("Tick at least one member to fold into the primary.")
+    member_ids = _cluster_members(cluster)
+    primary = parse_crm_id(primary_id)
+    if primary is None or primary not in member_ids:
+        raise InvalidChoice(f"Customer {primary_id} is not a member of this group.")
+    plan: list[tuple[CandidatePair, str, str, Collection[str]]] = []
+    shown_previews: list[MergePreview] = []
+    for secondary_id, fingerprint in members:
+        secondary = parse_crm_id(secondary_id)
+        if secondary is None or secondary not in member_ids or same_customer(secondary, primary):
+            raise InvalidChoice(f"Customer {secondary_id} is not another member of this group.")
+        if not fingerprint:
+            raise PreviewChanged(f"Load the preview of customer {secondary} before merging the group.", [])
+        pair = CandidatePair.objects.filter(pair_key=steps.key_of(primary, secondary)).first()
+        shown = (
+            PreviewShown.objects.filter(
+                pair=pair, reviewer=reviewer, primary_crm_id=primary, secondary_crm_id=secondary, fingerprint=fingerprint
+            ).first()
+            if pair is not None
+            else None
+        )
+        if pair is None or shown is None:
+            raise PreviewChanged(
+                f"MergeAssist has no record of showing you the preview of customer {secondary}; load it again.", []
+            )
+        shown_previews.append(parse_merge_preview(shown.body))
+        plan.append((pair, secondary, fingerprint, take_secondary.get(secondary_id, ())))
+    risks = steps.group_risks(shown_previews)
+    if risks and not confirmed_risks:
+        raise RiskNotConfirmed("Tick the confirmation first: " + "; ".join(risks) + ".", risks)
 
-    return merge_cluster(
-        cluster=cluster,
-        reviewer=reviewer,
-        primary_id=primary_id,
-        members=members,
-        take_secondary=take_secondary,
-        confirmed_risks=confirmed_risks,
-        client=client,
-    )
+    client = client or CrmClient.from_settings()
+    results: list[MergeOutcome | MergeRefused] = []
+    for index, (pair, secondary, fingerprint, take) in enumerate(plan):
+        try:
+            outcome = _merge_one(
+                pair=pair, reviewer=reviewer, primary_id=primary, secondary_id=secondary, fingerprint=fingerprint,
+                take_secondary=take, confirmed_risks=confirmed_risks, client=client, in_group=index > 0,
+            )  # fmt: skip
+        except MergeRefused as refused:
+            results.append(refused)
+            break
+        results.append(outcome)
+        if not outcome.merged:
+            break
+    return results
