@@ -164,7 +164,7 @@ def _looks_stalled(run: SyncRun | None) -> bool:
 
 
 def _fetch_from_crm(query: CustomerListQuery) -> CustomerResults:
-    with _impatient_client() as client:
+    with impatient_client() as client:
         page = client.list_customers(
             page=query.page,
             per_page=query.per_page,
@@ -181,7 +181,7 @@ def _fetch_from_crm(query: CustomerListQuery) -> CustomerResults:
     )
 
 
-def _impatient_client() -> CrmClient:
+def impatient_client() -> CrmClient:
     """The configured client, tuned for a person waiting on a page with the snapshot as a fallback.
 
     The sync's patient retries (exponential backoff, a rate limit's Retry-After up to a minute)
