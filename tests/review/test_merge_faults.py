@@ -1,0 +1,205 @@
+"""Each step of do_merge failing under the sandbox's faults: the final state in the CRM, the
+snapshot and the audit record, and what a retry does."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django_tasks_db.models import DBTaskResult
+
+from mergeassist.audit.models import Decision
+from mergeassist.crm.models import Customer
+from mergeassist.review.actions import PairNotPending, do_merge, load_preview, retry_pending_notes
+from mergeassist.review.models import CandidatePair
+from mergeassist.sandbox.models import SandboxCustomer
+from tests.review.merge_fixtures import fast_client_settings, world  # noqa: F401
+
+NOW = timedelta(0)
+
+
+def preview_of(world, alice):
+    return load_preview(
+        pair=world.pair, primary_id=world.primary_id, secondary_id=world.secondary_id, reviewer=alice,
+        client=world.client,
+    )  # fmt: skip
+
+
+def merge(world, alice, fingerprint, take=("email",)):
+    return do_merge(
+        pair=world.pair, reviewer=alice, primary_id=world.primary_id, secondary_id=world.secondary_id,
+        fingerprint=fingerprint, take_secondary=take, confirmed_risks=True, client=world.client,
+    )  # fmt: skip
+
+
+def steps_of(decision: Decision) -> list[tuple[str, str]]:
+    return list(decision.calls.values_list("step", "outcome"))
+
+
+def secondary_in_crm(world) -> bool:
+    return SandboxCustomer.objects.filter(id=int(world.secondary_id)).exists()
+
+
+def secondary_gone_in_snapshot(world) -> bool:
+    return Customer.objects.get(pk=world.bob.pk).is_gone
+
+
+def test_a_failing_preview_merges_nothing_and_leaves_the_pair_open(world, alice, crm_sandbox):
+    preview = preview_of(world, alice)
+    crm_sandbox.set_faults("preview.5xx=1")
+
+    outcome = merge(world, alice, preview.fingerprint)
+
+    assert not outcome.merged and outcome.decision.outcome == Decision.Outcome.FAILED
+    assert "Nothing was merged" in outcome.message and "merge preview" in outcome.message
+    assert outcome.pair.state == CandidatePair.State.PENDING
+    assert steps_of(outcome.decision) == [("preview", "error")]
+    assert secondary_in_crm(world) and world.sandbox_customer(world.primary_id).email == "robert@example.com"
+    assert not secondary_gone_in_snapshot(world)
+
+    crm_sandbox.clear_faults()
+    assert merge(world, alice, preview.fingerprint).merged  # Retry
+
+
+def test_a_failing_patch_merges_nothing_and_retry_merges(world, alice, crm_sandbox):
+    preview = preview_of(world, alice)
+    crm_sandbox.set_faults("patch.5xx=1")
+
+    outcome = merge(world, alice, preview.fingerprint)
+
+    assert outcome.decision.outcome == Decision.Outcome.FAILED
+    assert outcome.pair.state == CandidatePair.State.FAILED
+    assert "writing the chosen values (email)" in outcome.message
+    assert steps_of(outcome.decision) == [("preview", "ok"), ("patch", "error")]
+    assert "written" not in outcome.decision.choices["email"]
+    assert secondary_in_crm(world) and world.sandbox_customer(world.primary_id).email == "robert@example.com"
+    assert not secondary_gone_in_snapshot(world)
+
+    crm_sandbox.clear_faults()
+    retried = merge(world, alice, preview.fingerprint)
+    assert retried.merged and retried.pair.state == CandidatePair.State.MERGED
+    assert not secondary_in_crm(world) and world.sandbox_customer(world.primary_id).email == "bob.smith@example.com"
+    assert Decision.objects.filter(pair=world.pair).count() == 2
+
+
+def test_a_merge_refused_with_5xx_is_settled_as_not_merged_and_says_the_values_were_written(
+    world, alice, crm_sandbox
+):
+    preview = preview_of(world, alice)
+    crm_sandbox.set_faults("merge.5xx=1")
+
+    outcome = merge(world, alice, preview.fingerprint)
+
+    # A 5xx on the merge is a lost answer (the CRM may have merged): settled by asking, not resent.
+    assert outcome.decision.outcome == Decision.Outcome.FAILED
+    assert outcome.pair.state == CandidatePair.State.FAILED
+    assert steps_of(outcome.decision) == [("preview", "ok"), ("patch", "ok"), ("merge", "unknown"), ("settle", "ok")]
+    assert "still there" in outcome.message
+    assert "The chosen values (email) were written to customer" in outcome.message
+    assert outcome.decision.choices["email"]["written"] is True
+    assert secondary_in_crm(world)
+    assert world.sandbox_customer(world.primary_id).email == "bob.smith@example.com"
+    assert not secondary_gone_in_snapshot(world)
+    assert world.notes_on(world.primary_id) == []
+
+
+def test_a_merge_whose_answer_was_dropped_is_settled_as_merged(world, alice, crm_sandbox):
+    preview = preview_of(world, alice)
+    crm_sandbox.set_faults("merge.drop_after=1")
+
+    outcome = merge(world, alice, preview.fingerprint)
+
+    assert outcome.merged and outcome.pair.state == CandidatePair.State.MERGED
+    assert steps_of(outcome.decision) == [
+        ("preview", "ok"), ("patch", "ok"), ("merge", "unknown"), ("settle", "ok"), ("refresh", "ok"), ("note", "ok"),
+    ]  # fmt: skip
+    assert not secondary_in_crm(world)
+    assert secondary_gone_in_snapshot(world)
+    assert Customer.objects.get(pk=world.robert.pk).cards_count == 2  # refreshed after settling
+    assert len(world.notes_on(world.primary_id)) == 1
+
+
+def test_a_lost_merge_answer_that_cannot_be_settled_is_unknown_and_never_merged_again(world, alice, crm_sandbox):
+    preview = preview_of(world, alice)
+    crm_sandbox.set_faults("merge.drop_after=1,list.5xx=1")
+
+    outcome = merge(world, alice, preview.fingerprint)
+
+    assert outcome.decision.outcome == Decision.Outcome.UNKNOWN
+    assert outcome.pair.state == CandidatePair.State.UNKNOWN
+    assert "cannot tell" in outcome.message and "check both customers in the CRM" in outcome.message
+    assert steps_of(outcome.decision) == [("preview", "ok"), ("patch", "ok"), ("merge", "unknown"), ("settle", "error")]
+    # The CRM did merge; MergeAssist does not pretend to know it.
+    assert not secondary_in_crm(world)
+    assert not secondary_gone_in_snapshot(world)
+    assert world.notes_on(world.primary_id) == []
+
+    crm_sandbox.clear_faults()
+    with pytest.raises(PairNotPending) as caught:
+        merge(world, alice, preview.fingerprint)
+    assert "unknown outcome" in caught.value.message
+
+
+def test_a_failing_note_leaves_the_merge_standing_and_the_outbox_delivers_it(world, alice, crm_sandbox):
+    preview = preview_of(world, alice)
+    crm_sandbox.set_faults("note.5xx=1")
+
+    outcome = merge(world, alice, preview.fingerprint)
+
+    assert outcome.merged and outcome.note_pending
+    assert "note on the primary is pending" in outcome.message
+    assert outcome.pair.state == CandidatePair.State.MERGED
+    assert outcome.decision.note_status == Decision.NoteStatus.PENDING
+    assert steps_of(outcome.decision)[-1] == ("note", "unknown")
+    assert not secondary_in_crm(world) and secondary_gone_in_snapshot(world)
+    assert world.notes_on(world.primary_id) == []
+    assert DBTaskResult.objects.filter(task_path="mergeassist.review.tasks.retry_pending_notes_task").count() == 1
+
+    assert retry_pending_notes(client=world.client, min_age=NOW) == 0  # the CRM still fails
+    crm_sandbox.clear_faults()
+    assert retry_pending_notes(client=world.client, min_age=timedelta(hours=1)) == 0  # too recent to retry
+    assert retry_pending_notes(client=world.client, min_age=NOW) == 1
+
+    decision = Decision.objects.get(pk=outcome.decision.pk)
+    assert decision.note_status == Decision.NoteStatus.POSTED and decision.note_attempts == 3
+    assert world.notes_on(world.primary_id) == [decision.note_text]
+    assert retry_pending_notes(client=world.client, min_age=NOW) == 0  # posted once, not again
+
+
+def test_a_note_whose_answer_was_lost_is_sent_again_with_the_same_ref(world, alice, crm_sandbox):
+    preview = preview_of(world, alice)
+    crm_sandbox.set_faults("note.drop_after=1")
+
+    outcome = merge(world, alice, preview.fingerprint)
+
+    assert outcome.merged and outcome.note_pending
+    assert len(world.notes_on(world.primary_id)) == 1  # it did arrive; we cannot know that
+
+    crm_sandbox.clear_faults()
+    assert retry_pending_notes(client=world.client, min_age=NOW) == 1
+
+    notes = world.notes_on(world.primary_id)
+    assert len(notes) == 2 and all(n.endswith(f"ref {outcome.decision.pk}") for n in notes)
+    assert Decision.objects.get(pk=outcome.decision.pk).note_status == Decision.NoteStatus.POSTED
+
+
+def test_the_note_task_posts_pending_notes_and_stops_when_none_are_left(world, alice, crm_sandbox, settings):
+    from mergeassist.review.tasks import retry_pending_notes_task
+
+    preview = preview_of(world, alice)
+    crm_sandbox.set_faults("note.5xx=1")
+    outcome = merge(world, alice, preview.fingerprint)
+    Decision.objects.filter(pk=outcome.decision.pk).update(finished_at=outcome.decision.finished_at - timedelta(hours=1))
+    outcome.decision.calls.update(started_at=outcome.decision.finished_at - timedelta(hours=1))
+    DBTaskResult.objects.all().delete()
+
+    result = retry_pending_notes_task.call()  # still failing: it queues its next run
+    assert result == {"posted": 0, "pending": 1}
+    assert DBTaskResult.objects.filter(status="READY").count() == 1
+
+    crm_sandbox.clear_faults()
+    DBTaskResult.objects.all().delete()
+    outcome.decision.calls.update(started_at=outcome.decision.finished_at - timedelta(hours=1))
+    assert retry_pending_notes_task.call() == {"posted": 1, "pending": 0}
+    assert not DBTaskResult.objects.exists()
+    assert len(world.notes_on(world.primary_id)) == 1
