@@ -370,6 +370,11 @@ def _merge_one(
     preview_call = steps.PastCall(
         CrmCall.Step.PREVIEW, "GET", path, started, round((time.monotonic() - clock) * 1000), error
     )
+    # Another press may have claimed the pair while we waited for the CRM (its PATCH or merge then
+    # explains a changed or missing preview): say so rather than "changed" or "failed".
+    pair.refresh_from_db()
+    if pair.state not in steps.CLAIMABLE:
+        raise PairNotPending(_not_open_message(pair), pair)
     if current is None:
         assert error is not None
         decision = _new_decision(pair, reviewer, shown_preview, {}, confirmed_risks, outcome=Decision.Outcome.FAILED)
