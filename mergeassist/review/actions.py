@@ -57,9 +57,11 @@ __all__ = [
     "do_merge",
     "do_merge_cluster",
     "do_reject",
+    "do_settle_merge",
     "do_skip",
     "load_preview",
     "retry_pending_notes",
+    "settle_stuck_merges",
     "suggest_primary",
 ]
 
@@ -467,8 +469,8 @@ def _write_and_merge(
             decision, CrmCall.Step.MERGE, "POST", steps.merge_path(primary_id, secondary_id), by=reviewer
         ):
             merged_customer = client.merge(primary_id, secondary_id).customer
-    except CrmOutcomeUnknown as lost:
-        settled = _settle(decision, reviewer, client, lost)
+    except CrmOutcomeUnknown:
+        settled = _settle(decision, reviewer, client)
         if settled is SettlementOutcome.NOT_MERGED:
             return _fail(
                 pair, decision,
@@ -481,26 +483,41 @@ def _write_and_merge(
     except CrmError as exc:
         return _fail(pair, decision, f"Nothing was merged: the CRM refused the merge ({exc.message}).{written} Try again.")
 
-    # 7 and 8 before 6: the merge happened, so record it locally at once (a crash now must not
-    # leave "merging"); the note is an outbox the background task delivers if this attempt fails.
+    return _complete_merge(pair, decision, reviewer, merged_customer, client)
+
+
+def _complete_merge(
+    pair: CandidatePair, decision: Decision, reviewer: User, merged_customer: CrmCustomer | None, client: CrmClient
+) -> MergeOutcome:
+    """Steps 7 and 8, then 6: the merge happened, so it is recorded locally at once (a crash now
+    must not leave "merging"); the note is an outbox that the background task delivers if this
+    attempt fails. docs/merge.md says why the note comes last."""
+    primary_id, secondary_id = decision.primary_crm_id, decision.secondary_crm_id
     now = timezone.now()
-    with transaction.atomic():
-        if merged_customer is not None:
-            refresh_customer(merged_customer)
-        mark_customers_gone([secondary_id])
-        primary_row = Customer.objects.get(crm_id=_snapshot_id(pair, primary_id))
-        secondary_row = Customer.objects.get(crm_id=_snapshot_id(pair, secondary_id))
-        repointed, retired = steps.repoint_pairs(secondary=secondary_row, primary=primary_row, merged_pair=pair)
-        CandidatePair.objects.filter(pk=pair.pk).update(state=State.MERGED, decided_by=reviewer, decided_at=now)
-        decision.note_text = steps.note_text(decision=decision, reviewer_name=reviewer.get_username(), when=now)
-        decision.note_status = Decision.NoteStatus.PENDING
-        decision.outcome = Decision.Outcome.MERGED
-        decision.finished_at = now
-        decision.save(update_fields=["note_text", "note_status", "outcome", "finished_at"])
-    logger.info(
-        "Merged customer %s into %s (decision %s; %d pairs re-pointed, %d retired)",
-        secondary_id, primary_id, decision.pk, repointed, retired,
-    )  # fmt: skip
+    note = steps.note_text(decision=decision, reviewer_name=decision.reviewer_username, when=now)
+    try:
+        with transaction.atomic():
+            if merged_customer is not None:
+                refresh_customer(merged_customer)
+            mark_customers_gone([_snapshot_id(pair, secondary_id)])
+            primary_row = Customer.objects.get(crm_id=_snapshot_id(pair, primary_id))
+            secondary_row = Customer.objects.get(crm_id=_snapshot_id(pair, secondary_id))
+            repointed, retired = steps.repoint_pairs(secondary=secondary_row, primary=primary_row, merged_pair=pair)
+            _mark_merged(pair, decision, reviewer, note, now)
+        logger.info(
+            "Merged customer %s into %s (decision %s; %d pairs re-pointed, %d retired)",
+            secondary_id, primary_id, decision.pk, repointed, retired,
+        )  # fmt: skip
+    except Exception as exc:
+        # The CRM merged; whatever went wrong with the snapshot or the other pairs, the merge
+        # itself must be on record. The next sync and scan bring the snapshot and pairs round.
+        logger.exception("Merge decision %s: updating the snapshot and pairs failed", decision.pk)
+        with transaction.atomic():
+            _mark_merged(pair, decision, reviewer, note, now)
+            Decision.objects.filter(pk=decision.pk).update(
+                error_message=f"Merged, but the local snapshot and pairs were not updated ({type(exc).__name__}); "
+                "the next sync and scan will."
+            )
     posted = _post_note(decision, client, by=reviewer)
     decision.refresh_from_db()
     message = f"Merged customer {secondary_id} into {primary_id}."
@@ -509,7 +526,16 @@ def _write_and_merge(
     return MergeOutcome(decision=decision, pair=_fresh(pair), message=message)
 
 
-def _settle(decision: Decision, reviewer: User, client: CrmClient, lost: CrmOutcomeUnknown) -> SettlementOutcome | None:
+def _mark_merged(pair: CandidatePair, decision: Decision, reviewer: User | None, note: str, now: Any) -> None:
+    CandidatePair.objects.filter(pk=pair.pk).update(state=State.MERGED, decided_at=now)
+    decision.note_text = note
+    decision.note_status = Decision.NoteStatus.PENDING
+    decision.outcome = Decision.Outcome.MERGED
+    decision.finished_at = now
+    decision.save(update_fields=["note_text", "note_status", "outcome", "finished_at"])
+
+
+def _settle(decision: Decision, reviewer: User | None, client: CrmClient) -> SettlementOutcome | None:
     """Ask the CRM whether the merge happened; None when even asking failed."""
     primary_id, secondary_id = decision.primary_crm_id, decision.secondary_crm_id
     try:
@@ -621,6 +647,71 @@ def _not_open_message(pair: CandidatePair) -> str:
         State.UNKNOWN: f"A merge of this pair by {who}{when} has an unknown outcome; check the CRM before anything else.",
         State.RETIRED: "This pair was retired: one of its customers was merged or is gone from the CRM.",
     }.get(pair.state, f"This pair is {pair.get_state_display().lower()}.")
+
+
+# -- settling an unknown or interrupted merge ---------------------------------------------------
+
+# A merge still "merging" after this long has lost its process (a request takes seconds).
+STUCK_AFTER = timedelta(minutes=15)
+
+
+def do_settle_merge(*, pair: CandidatePair, reviewer: User | None, client: CrmClient | None = None) -> MergeOutcome:
+    """"Check the CRM again" for a pair whose merge outcome is unknown, or that has been
+    "merging" for longer than STUCK_AFTER (its process died mid-way). Never merges: it asks the
+    CRM which of the two customers still exist (`settle_merge`, recorded on the pair's latest
+    merge Decision) and moves the pair on:
+
+    - the secondary gone and the primary there: merged (snapshot, other pairs, note, as after a
+      merge);
+    - the secondary still there: failed (nothing merged; it may be merged again);
+    - both gone, or the CRM not answering: unknown, and the message says why.
+
+    Raises `PairNotPending` for any other state (nothing to settle).
+    """
+    pair.refresh_from_db()
+    decision = (
+        Decision.objects.filter(pair=pair, kind=Decision.Kind.MERGE)
+        .exclude(outcome__in=[Decision.Outcome.STALE, Decision.Outcome.FAILED])
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+    if decision is None:
+        raise PairNotPending(_not_open_message(pair), pair)
+    stuck = pair.state == State.MERGING and decision.created_at < timezone.now() - STUCK_AFTER
+    if pair.state == State.UNKNOWN:
+        # Claimed like a merge, so two people pressing "Check" settle it once.
+        if not CandidatePair.objects.filter(pk=pair.pk, state=State.UNKNOWN).update(state=State.MERGING):
+            pair.refresh_from_db()
+            raise PairNotPending(_not_open_message(pair), pair)
+    elif not stuck:
+        raise PairNotPending(_not_open_message(pair), pair)
+    client = client or CrmClient.from_settings()
+    by = reviewer or decision.reviewer
+    settled = _settle(decision, by, client)
+    if settled is SettlementOutcome.NOT_MERGED:
+        return _fail(
+            pair, decision,
+            f"Nothing was merged: the CRM shows customer {decision.secondary_crm_id} still there. It may be merged again.",
+        )  # fmt: skip
+    if settled is not SettlementOutcome.MERGED:
+        return _unknown(pair, decision, settled)
+    merged_customer = _fetch_customer(decision, by, client, decision.primary_crm_id)
+    return _complete_merge(pair, decision, by, merged_customer, client)
+
+
+def settle_stuck_merges(*, client: CrmClient | None = None) -> int:
+    """Settle every pair left "merging" by a process that died (see `do_settle_merge`); returns
+    how many were settled. Run by the background task beside the note outbox."""
+    cutoff = timezone.now() - STUCK_AFTER
+    stuck = CandidatePair.objects.filter(state=State.MERGING, decided_at__lt=cutoff)
+    count = 0
+    for pair in stuck:
+        try:
+            do_settle_merge(pair=pair, reviewer=None, client=client)
+            count += 1
+        except PairNotPending:
+            continue
+    return count
 
 
 # -- the note outbox ----------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Background work of the review: delivering merge notes that could not be posted at once.
+"""Background work of the review: delivering merge notes that could not be posted at once, and
+settling merges whose process died mid-way.
 
 `retry_pending_notes_task` runs the outbox (`mergeassist.review.actions.retry_pending_notes`) and,
 while notes are still pending, enqueues itself again a minute later. A merge whose note fails
@@ -44,9 +45,10 @@ def _already_queued(retry_task: Task) -> bool:
 
 @task
 def retry_pending_notes_task() -> dict[str, int]:
-    """Post pending merge notes; re-enqueue while some are still pending."""
-    from mergeassist.review.actions import retry_pending_notes
+    """Settle merges whose process died, post pending merge notes; re-enqueue while notes are pending."""
+    from mergeassist.review.actions import retry_pending_notes, settle_stuck_merges
 
+    settled = settle_stuck_merges()
     posted = retry_pending_notes()
     pending = Decision.objects.filter(
         outcome=Decision.Outcome.MERGED, note_status=Decision.NoteStatus.PENDING
@@ -54,4 +56,4 @@ def retry_pending_notes_task() -> dict[str, int]:
     if pending:
         logger.info("%d merge notes still pending; trying again in %s", pending, RETRY_EVERY)
         schedule_note_retry(retry_pending_notes_task)
-    return {"posted": posted, "pending": pending}
+    return {"settled": settled, "posted": posted, "pending": pending}

@@ -6,11 +6,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from mergeassist.audit.models import Decision
 from mergeassist.crm.models import Customer
-from mergeassist.review.actions import PairNotPending, do_merge, load_preview, retry_pending_notes
+from mergeassist.review.actions import PairNotPending, do_merge, do_settle_merge, load_preview, retry_pending_notes
 from mergeassist.review.models import CandidatePair
 from mergeassist.sandbox.models import SandboxCustomer
 from tests.review.merge_fixtures import fast_client_settings, world  # noqa: F401
@@ -194,12 +195,70 @@ def test_the_note_task_posts_pending_notes_and_stops_when_none_are_left(world, a
     DBTaskResult.objects.all().delete()
 
     result = retry_pending_notes_task.call()  # still failing: it queues its next run
-    assert result == {"posted": 0, "pending": 1}
+    assert result == {"settled": 0, "posted": 0, "pending": 1}
     assert DBTaskResult.objects.filter(status="READY").count() == 1
 
     crm_sandbox.clear_faults()
     DBTaskResult.objects.all().delete()
     outcome.decision.calls.update(started_at=outcome.decision.finished_at - timedelta(hours=1))
-    assert retry_pending_notes_task.call() == {"posted": 1, "pending": 0}
+    assert retry_pending_notes_task.call() == {"settled": 0, "posted": 1, "pending": 0}
     assert not DBTaskResult.objects.exists()
+    assert len(world.notes_on(world.primary_id)) == 1
+
+
+def test_checking_the_crm_again_settles_an_unknown_merge_as_merged(world, alice, crm_sandbox):
+    preview = preview_of(world, alice)
+    crm_sandbox.set_faults("merge.drop_after=1,list.5xx=1")
+    unknown = merge(world, alice, preview.fingerprint)
+    assert unknown.pair.state == CandidatePair.State.UNKNOWN
+    crm_sandbox.clear_faults()
+
+    outcome = do_settle_merge(pair=world.pair, reviewer=alice, client=world.client)
+
+    assert outcome.merged and outcome.pair.state == CandidatePair.State.MERGED
+    assert outcome.decision.pk == unknown.decision.pk
+    assert secondary_gone_in_snapshot(world)
+    assert len(world.notes_on(world.primary_id)) == 1
+    assert [s for s, _ in steps_of(outcome.decision)][-3:] == ["settle", "refresh", "note"]
+    with pytest.raises(PairNotPending):
+        do_settle_merge(pair=world.pair, reviewer=alice, client=world.client)
+
+
+def test_checking_the_crm_again_reopens_an_unknown_merge_that_did_not_happen(world, alice, crm_sandbox):
+    preview = preview_of(world, alice)
+    crm_sandbox.set_faults("merge.drop_after=1,list.5xx=1")
+    merge(world, alice, preview.fingerprint)
+    # Someone undid it in the CRM by hand: the secondary is back under its id (as far as a
+    # settle can tell). Recreate it so the CRM shows it still there.
+    SandboxCustomer.objects.create(id=int(world.secondary_id), name_first="Bob", name_last="Smith")
+    crm_sandbox.clear_faults()
+
+    outcome = do_settle_merge(pair=world.pair, reviewer=alice, client=world.client)
+
+    assert outcome.decision.outcome == Decision.Outcome.FAILED
+    assert outcome.pair.state == CandidatePair.State.FAILED and "may be merged again" in outcome.message
+
+
+def test_a_merge_left_merging_by_a_dead_process_is_settled_by_the_background_task(world, alice, crm_sandbox):
+    from mergeassist.review.tasks import retry_pending_notes_task
+
+    preview = preview_of(world, alice)
+    # The process died right after the merge call: the CRM merged, MergeAssist recorded nothing more.
+    world.client.merge(world.primary_id, world.secondary_id)
+    CandidatePair.objects.filter(pk=world.pair.pk).update(
+        state=CandidatePair.State.MERGING, decided_by=alice, decided_at=timezone.now() - timedelta(hours=1)
+    )
+    Decision.objects.create(
+        kind=Decision.Kind.MERGE, pair=world.pair, pair_key=world.pair.pair_key, reviewer=alice,
+        reviewer_username="alice", created_at=timezone.now() - timedelta(hours=1), score=world.pair.score,
+        primary_crm_id=world.primary_id, secondary_crm_id=world.secondary_id, secondary_name="Bob Smith",
+        preview_fingerprint=preview.fingerprint,
+    )  # fmt: skip
+
+    result = retry_pending_notes_task.call()
+
+    assert result["settled"] == 1
+    world.pair.refresh_from_db()
+    assert world.pair.state == CandidatePair.State.MERGED
+    assert secondary_gone_in_snapshot(world)
     assert len(world.notes_on(world.primary_id)) == 1
