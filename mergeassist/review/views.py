@@ -227,18 +227,13 @@ def merge_pair(request: HttpRequest, pair_id: int) -> HttpResponse:
         pair,
         primary_id=data["primary"],
         outcome=outcome,
-        retry_data=_retry_fields(request.POST) if outcome.decision.outcome == Decision.Outcome.FAILED else None,
+        retry_params=[*_queue_query(request.GET).params().items(), ("primary", data["primary"]), ("preview", "1")],
         status=502 if outcome.decision.outcome == Decision.Outcome.FAILED else 200,
     )
 
 
 def _outcome_message(outcome: MergeOutcome) -> str:
     return outcome.message
-
-
-def _retry_fields(post: QueryDict) -> list[tuple[str, str]]:
-    """The merge form's fields as sent, for a Retry button that sends them again."""
-    return [(key, value) for key, values in post.lists() if key != "csrfmiddlewaretoken" for value in values]
 
 
 def _refused(request: HttpRequest, pair: CandidatePair, exc: MergeRefused, *, primary_id: str | None) -> HttpResponse:
@@ -404,6 +399,7 @@ def _cluster_context(request: HttpRequest, cluster: Cluster, *, primary_id: str 
             members.append(ClusterMember(pair, by_pk[other_pk]))
     weakest = CandidatePair.objects.filter(pair_key=cluster.weakest_pair_key).select_related("customer_a", "customer_b").first()
     context.update(
+        group_risks=_group_risks(customers),
         primary=primary,
         primary_side=display.side_of(primary),
         suggested=suggested,
@@ -412,6 +408,18 @@ def _cluster_context(request: HttpRequest, cluster: Cluster, *, primary_id: str 
         preview_qs="?" + urlencode({"primary": primary.crm_id, "preview": "1"}),
     )
     return context
+
+
+def _group_risks(customers: list[Customer]) -> list[str]:
+    """What the snapshot already tells before any preview: money on more than one of the group."""
+    risks = []
+    subscribed = sum(1 for c in customers if c.active_subscriptions)
+    carded = sum(1 for c in customers if c.cards_count)
+    if subscribed >= 2:
+        risks.append(f"{subscribed} customers of this group have active subscriptions")
+    if carded >= 2:
+        risks.append(f"{carded} customers of this group have saved cards")
+    return risks
 
 
 def _with_preview(request: HttpRequest, member: ClusterMember, primary: Customer) -> ClusterMember:
