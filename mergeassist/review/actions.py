@@ -18,7 +18,7 @@ import logging
 import time
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -33,7 +33,13 @@ from mergeassist.crm.errors import CrmError, CrmOutcomeUnknown
 from mergeassist.crm.ids import canonical_id, parse_crm_id, same_customer
 from mergeassist.crm.models import Customer
 from mergeassist.crm.sync import mark_customers_gone, refresh_customer
-from mergeassist.crm.types import EXPANSIONS, CrmCustomer, SettlementOutcome, field_update_body, parse_merge_preview
+from mergeassist.crm.types import (
+    EXPANSIONS,
+    CrmCustomer,
+    SettlementOutcome,
+    field_update_body,
+    parse_merge_preview,
+)
 from mergeassist.review import merge as steps
 from mergeassist.review.models import CandidatePair, Cluster, PairSkip, PreviewShown
 
@@ -236,7 +242,9 @@ def _remember_shown(
         fingerprint=preview.fingerprint,
     )  # fmt: skip
     try:
-        PreviewShown.objects.update_or_create(**lookup, defaults={"body": preview.raw, "shown_at": timezone.now()})
+        PreviewShown.objects.update_or_create(
+            **lookup, defaults={"body": preview.raw, "shown_at": timezone.now()}
+        )
     except IntegrityError:  # the same preview stored by a second tab at the same instant
         pass
 
@@ -350,7 +358,9 @@ def _merge_one(
     ).first()  # fmt: skip
     if shown is None:
         raise PreviewChanged(
-            "MergeAssist has no record of showing you this preview; load it again and check it before merging.", []
+            "MergeAssist has no record of showing you this preview; "
+            "load it again and check it before merging.",
+            [],
         )
     shown_preview = parse_merge_preview(shown.body)
     unknown = steps.unknown_choices(shown_preview, take_secondary)
@@ -379,7 +389,9 @@ def _merge_one(
         raise PairNotPending(_not_open_message(pair), pair)
     if current is None:
         assert error is not None
-        decision = _new_decision(pair, reviewer, shown_preview, {}, confirmed_risks, outcome=Decision.Outcome.FAILED)
+        decision = _new_decision(
+            pair, reviewer, shown_preview, {}, confirmed_risks, outcome=Decision.Outcome.FAILED
+        )
         preview_call.record(decision, reviewer)
         message = f"Nothing was merged: the CRM did not give the merge preview ({error.message}). Try again."
         _finish_decision(decision, Decision.Outcome.FAILED, message)
@@ -399,8 +411,9 @@ def _merge_one(
         )  # fmt: skip
         preview_call.record(decision, reviewer)
         field_changes = [FieldChange(c.side, c.field, c.before, c.after) for c in changes]
-        message = "Nothing was merged: the customers changed in the CRM since you saw the preview. " + "; ".join(
-            str(c) for c in field_changes[:10]
+        message = (
+            "Nothing was merged: the customers changed in the CRM since you saw the preview. "
+            + "; ".join(str(c) for c in field_changes[:10])
         )
         _finish_decision(decision, Decision.Outcome.STALE, message)
         raise PreviewChanged(message, field_changes, decision)
@@ -423,10 +436,13 @@ def _merge_one(
     except BaseException as exc:
         # A bug or a crash of our own before the outcome was saved: never leave "merging" silently.
         decision.refresh_from_db()
-        if decision.outcome == Decision.Outcome.IN_PROGRESS and not decision.calls.filter(
-            step=CrmCall.Step.MERGE
-        ).exists():
-            _fail(pair, decision, f"Nothing was merged: MergeAssist stopped ({type(exc).__name__}). Try again.")
+        if (
+            decision.outcome == Decision.Outcome.IN_PROGRESS
+            and not decision.calls.filter(step=CrmCall.Step.MERGE).exists()
+        ):
+            _fail(
+                pair, decision, f"Nothing was merged: MergeAssist stopped ({type(exc).__name__}). Try again."
+            )
         raise
 
 
@@ -451,18 +467,23 @@ def _write_and_merge(
         except CrmError as exc:
             return _fail(
                 pair, decision,
-                f"Nothing was merged: writing the chosen values ({', '.join(values)}) to customer {primary_id} "
+                f"Nothing was merged: writing the chosen values ({', '.join(values)}) "
+                f"to customer {primary_id} "
                 f"failed ({exc.message}). They may or may not have been written; Retry writes them again.",
             )  # fmt: skip
         for field in values:
             choices[field]["written"] = True
         Decision.objects.filter(pk=decision.pk).update(choices=choices)
         decision.choices = choices
-    written = f" The chosen values ({', '.join(values)}) were written to customer {primary_id}." if values else ""
+    written = (
+        f" The chosen values ({', '.join(values)}) were written to customer {primary_id}." if values else ""
+    )
 
     # 5. The merge. Never the same customer twice, however its ids are spelt.
     if same_customer(primary_id, secondary_id):  # _check_ids refused it; this is the last guard
-        return _fail(pair, decision, f"Nothing was merged: customer {primary_id} cannot be merged into itself.")
+        return _fail(
+            pair, decision, f"Nothing was merged: customer {primary_id} cannot be merged into itself."
+        )
     merged_customer: CrmCustomer | None = None
     try:
         with recorded_call(
@@ -481,13 +502,21 @@ def _write_and_merge(
             return _unknown(pair, decision, settled)
         merged_customer = _fetch_customer(decision, reviewer, client, primary_id)
     except CrmError as exc:
-        return _fail(pair, decision, f"Nothing was merged: the CRM refused the merge ({exc.message}).{written} Try again.")
+        return _fail(
+            pair,
+            decision,
+            f"Nothing was merged: the CRM refused the merge ({exc.message}).{written} Try again.",
+        )
 
     return _complete_merge(pair, decision, reviewer, merged_customer, client)
 
 
 def _complete_merge(
-    pair: CandidatePair, decision: Decision, reviewer: User, merged_customer: CrmCustomer | None, client: CrmClient
+    pair: CandidatePair,
+    decision: Decision,
+    reviewer: User,
+    merged_customer: CrmCustomer | None,
+    client: CrmClient,
 ) -> MergeOutcome:
     """Steps 7 and 8, then 6: the merge happened, so it is recorded locally at once (a crash now
     must not leave "merging"); the note is an outbox that the background task delivers if this
@@ -502,7 +531,9 @@ def _complete_merge(
             mark_customers_gone([_snapshot_id(pair, secondary_id)])
             primary_row = Customer.objects.get(crm_id=_snapshot_id(pair, primary_id))
             secondary_row = Customer.objects.get(crm_id=_snapshot_id(pair, secondary_id))
-            repointed, retired = steps.repoint_pairs(secondary=secondary_row, primary=primary_row, merged_pair=pair)
+            repointed, retired = steps.repoint_pairs(
+                secondary=secondary_row, primary=primary_row, merged_pair=pair
+            )
             _mark_merged(pair, decision, reviewer, note, now)
         logger.info(
             "Merged customer %s into %s (decision %s; %d pairs re-pointed, %d retired)",
@@ -515,7 +546,8 @@ def _complete_merge(
         with transaction.atomic():
             _mark_merged(pair, decision, reviewer, note, now)
             Decision.objects.filter(pk=decision.pk).update(
-                error_message=f"Merged, but the local snapshot and pairs were not updated ({type(exc).__name__}); "
+                error_message="Merged, but the local snapshot and pairs were not updated "
+                f"({type(exc).__name__}); "
                 "the next sync and scan will."
             )
     posted = _post_note(decision, client, by=reviewer)
@@ -540,7 +572,11 @@ def _settle(decision: Decision, reviewer: User | None, client: CrmClient) -> Set
     primary_id, secondary_id = decision.primary_crm_id, decision.secondary_crm_id
     try:
         with recorded_call(
-            decision, CrmCall.Step.SETTLE, "GET", f"/v2/customers/?filter[id]={secondary_id},{primary_id}", by=reviewer
+            decision,
+            CrmCall.Step.SETTLE,
+            "GET",
+            f"/v2/customers/?filter[id]={secondary_id},{primary_id}",
+            by=reviewer,
         ):
             settlement = client.settle_merge(primary_id, secondary_id)
     except CrmError as exc:
@@ -639,12 +675,14 @@ def _fresh(pair: CandidatePair) -> CandidatePair:
 
 def _not_open_message(pair: CandidatePair) -> str:
     who = pair.decided_by.get_username() if pair.decided_by else "someone"
-    when = f" at {timezone.localtime(pair.decided_at):%H:%M} UTC on {pair.decided_at:%Y-%m-%d}" if pair.decided_at else ""
+    decided = pair.decided_at.astimezone(UTC) if pair.decided_at else None
+    when = f" at {decided:%H:%M} UTC on {decided:%Y-%m-%d}" if decided else ""
     return {
         State.MERGING: f"This pair is being merged by {who} right now.",
         State.MERGED: f"This pair was already merged by {who}{when}.",
         State.REJECTED: f"This pair was marked “Not a duplicate” by {who}{when}.",
-        State.UNKNOWN: f"A merge of this pair by {who}{when} has an unknown outcome; check the CRM before anything else.",
+        State.UNKNOWN: f"A merge of this pair by {who}{when} has an unknown outcome; "
+        "check the CRM before anything else.",
         State.RETIRED: "This pair was retired: one of its customers was merged or is gone from the CRM.",
     }.get(pair.state, f"This pair is {pair.get_state_display().lower()}.")
 
@@ -655,8 +693,10 @@ def _not_open_message(pair: CandidatePair) -> str:
 STUCK_AFTER = timedelta(minutes=15)
 
 
-def do_settle_merge(*, pair: CandidatePair, reviewer: User | None, client: CrmClient | None = None) -> MergeOutcome:
-    """"Check the CRM again" for a pair whose merge outcome is unknown, or that has been
+def do_settle_merge(
+    *, pair: CandidatePair, reviewer: User | None, client: CrmClient | None = None
+) -> MergeOutcome:
+    """ "Check the CRM again" for a pair whose merge outcome is unknown, or that has been
     "merging" for longer than STUCK_AFTER (its process died mid-way). Never merges: it asks the
     CRM which of the two customers still exist (`settle_merge`, recorded on the pair's latest
     merge Decision) and moves the pair on:
@@ -691,7 +731,8 @@ def do_settle_merge(*, pair: CandidatePair, reviewer: User | None, client: CrmCl
     if settled is SettlementOutcome.NOT_MERGED:
         return _fail(
             pair, decision,
-            f"Nothing was merged: the CRM shows customer {decision.secondary_crm_id} still there. It may be merged again.",
+            f"Nothing was merged: the CRM shows customer {decision.secondary_crm_id} still there. "
+            "It may be merged again.",
         )  # fmt: skip
     if settled is not SettlementOutcome.MERGED:
         return _unknown(pair, decision, settled)
@@ -733,7 +774,9 @@ def _post_note(decision: Decision, client: CrmClient, *, by: User | None) -> boo
         ):  # fmt: skip
             client.add_note(decision.primary_crm_id, decision.note_text)
     except CrmError as exc:
-        Decision.objects.filter(pk=decision.pk).update(error_message=f"The note is not posted yet: {exc.message}")
+        Decision.objects.filter(pk=decision.pk).update(
+            error_message=f"The note is not posted yet: {exc.message}"
+        )
         _enqueue_note_retry()
         return False
     Decision.objects.filter(pk=decision.pk).update(note_status=Decision.NoteStatus.POSTED, error_message="")
@@ -760,7 +803,9 @@ def retry_pending_notes(
     a duplicate carrying the same ref is better than none.
     """
     cutoff = timezone.now() - min_age
-    recent_attempt = CrmCall.objects.filter(decision=OuterRef("pk"), step=CrmCall.Step.NOTE, started_at__gt=cutoff)
+    recent_attempt = CrmCall.objects.filter(
+        decision=OuterRef("pk"), step=CrmCall.Step.NOTE, started_at__gt=cutoff
+    )
     due = list(
         Decision.objects.filter(
             outcome=Decision.Outcome.MERGED, note_status=Decision.NoteStatus.PENDING, finished_at__lte=cutoff
@@ -778,7 +823,7 @@ def retry_pending_notes(
 
 
 def do_reject(*, pair: CandidatePair, reviewer: User) -> Decision:
-    """"Not a duplicate": the pair becomes `rejected` for good (a re-scan never revives it).
+    """ "Not a duplicate": the pair becomes `rejected` for good (a re-scan never revives it).
 
     Writes a Decision (kind and outcome not_duplicate; primary = customer_a, secondary =
     customer_b, with their snapshot records). Raises `PairNotPending` unless the pair is pending
@@ -817,7 +862,7 @@ def do_reject(*, pair: CandidatePair, reviewer: User) -> Decision:
 
 
 def do_skip(*, pair: CandidatePair, reviewer: User) -> None:
-    """"Skip": the pair goes to the end of this reviewer's queue and stays pending for everyone.
+    """ "Skip": the pair goes to the end of this reviewer's queue and stays pending for everyone.
 
     Upserts `PairSkip(pair, reviewer)` with a fresh `skipped_at` (skipping again moves it to the
     end again). No Decision, no CRM call, whatever the pair's state.
@@ -829,7 +874,7 @@ def do_skip(*, pair: CandidatePair, reviewer: User) -> None:
 
 
 def do_compare(*, reviewer: User, crm_id_a: str, crm_id_b: str) -> CandidatePair:
-    """"Compare": the pair of two snapshot customers, made if the scan did not pair them.
+    """ "Compare": the pair of two snapshot customers, made if the scan did not pair them.
 
     Ids are canonicalised (`041` is `41`). Raises `InvalidChoice` when an id is not a live
     customer of the snapshot or both name the same customer. An existing pair is returned as
@@ -841,11 +886,14 @@ def do_compare(*, reviewer: User, crm_id_a: str, crm_id_b: str) -> CandidatePair
         raise InvalidChoice("Tick two customers to compare.")
     if same_customer(id_a, id_b):
         raise InvalidChoice(f"Customer {id_a} cannot be compared with itself.")
-    customers = {canonical_id(c.crm_id): c for c in Customer.objects.filter(crm_id__in=[id_a, id_b], is_gone=False)}
+    customers = {
+        canonical_id(c.crm_id): c for c in Customer.objects.filter(crm_id__in=[id_a, id_b], is_gone=False)
+    }
     missing = [crm_id for crm_id in (id_a, id_b) if crm_id not in customers]
     if missing:
         raise InvalidChoice(
-            f"Customer {missing[0]} is not in the local snapshot (or is gone from the CRM); sync and try again."
+            f"Customer {missing[0]} is not in the local snapshot (or is gone from the CRM); "
+            "sync and try again."
         )
     return _get_or_create_pair(customers[id_a], customers[id_b])
 
@@ -879,7 +927,9 @@ def cluster_member_pairs(*, cluster: Cluster, primary_id: str) -> list[Candidate
     primary = members.get(parse_crm_id(primary_id) or "")
     if primary is None:
         raise InvalidChoice(f"Customer {primary_id} is not a member of this group.")
-    pairs = [_get_or_create_pair(primary, member) for crm_id, member in members.items() if member.pk != primary.pk]
+    pairs = [
+        _get_or_create_pair(primary, member) for crm_id, member in members.items() if member.pk != primary.pk
+    ]
     return sorted(pairs, key=lambda p: (-p.score, p.pk))
 
 
@@ -944,14 +994,20 @@ def do_merge_cluster(
         pair = CandidatePair.objects.filter(pair_key=steps.key_of(primary, secondary)).first()
         shown = (
             PreviewShown.objects.filter(
-                pair=pair, reviewer=reviewer, primary_crm_id=primary, secondary_crm_id=secondary, fingerprint=fingerprint
+                pair=pair,
+                reviewer=reviewer,
+                primary_crm_id=primary,
+                secondary_crm_id=secondary,
+                fingerprint=fingerprint,
             ).first()
             if pair is not None
             else None
         )
         if pair is None or shown is None:
             raise PreviewChanged(
-                f"MergeAssist has no record of showing you the preview of customer {secondary}; load it again.", []
+                f"MergeAssist has no record of showing you the preview of customer {secondary}; "
+                "load it again.",
+                [],
             )
         shown_previews.append(parse_merge_preview(shown.body))
         plan.append((pair, secondary, fingerprint, take_secondary.get(secondary_id, ())))
@@ -964,9 +1020,16 @@ def do_merge_cluster(
     for index, (pair, secondary, fingerprint, take) in enumerate(plan):
         try:
             outcome = _merge_one(
-                pair=pair, reviewer=reviewer, primary_id=primary, secondary_id=secondary, fingerprint=fingerprint,
-                take_secondary=take, confirmed_risks=confirmed_risks, client=client, in_group=index > 0,
-            )  # fmt: skip
+                pair=pair,
+                reviewer=reviewer,
+                primary_id=primary,
+                secondary_id=secondary,
+                fingerprint=fingerprint,
+                take_secondary=take,
+                confirmed_risks=confirmed_risks,
+                client=client,
+                in_group=index > 0,
+            )
         except MergeRefused as refused:
             results.append(refused)
             break

@@ -142,7 +142,10 @@ def _list_summary(key: str, items: list[Any]) -> str:
         if not isinstance(item, dict):
             parts.append(str(item))
         elif key == "cards":
-            parts.append(f"{item.get('brand', '')} …{item.get('last4', '')} {item.get('exp_month', '')}/{item.get('exp_year', '')}")
+            parts.append(
+                f"{item.get('brand', '')} …{item.get('last4', '')} "
+                f"{item.get('exp_month', '')}/{item.get('exp_year', '')}"
+            )
         elif key == "subscriptions":
             parts.append(f"{item.get('product', '')} ({item.get('status', '')})")
         elif key == "integrations":
@@ -168,8 +171,16 @@ def _field_order(key: str) -> tuple[int, str]:
 
 def preview_changes(shown: Mapping[str, Any], current: Mapping[str, Any]) -> list[Change]:
     """Field-by-field differences between two raw preview bodies (as the CRM sent them)."""
-    changes = _diff("primary", _flatten_customer(shown.get("primary") or {}), _flatten_customer(current.get("primary") or {}))
-    changes += _diff("secondary", _flatten_customer(shown.get("secondary") or {}), _flatten_customer(current.get("secondary") or {}))
+    changes = _diff(
+        "primary",
+        _flatten_customer(shown.get("primary") or {}),
+        _flatten_customer(current.get("primary") or {}),
+    )
+    changes += _diff(
+        "secondary",
+        _flatten_customer(shown.get("secondary") or {}),
+        _flatten_customer(current.get("secondary") or {}),
+    )
 
     def conflicts(body: Mapping[str, Any]) -> dict[str, Any]:
         return {
@@ -186,7 +197,12 @@ def preview_changes(shown: Mapping[str, Any], current: Mapping[str, Any]) -> lis
     )
     if sorted(shown.get("warnings") or []) != sorted(current.get("warnings") or []):
         changes.append(
-            Change("merge", "warnings", "; ".join(shown.get("warnings") or []) or None, "; ".join(current.get("warnings") or []) or None)
+            Change(
+                "merge",
+                "warnings",
+                "; ".join(shown.get("warnings") or []) or None,
+                "; ".join(current.get("warnings") or []) or None,
+            )
         )
     return changes
 
@@ -205,9 +221,17 @@ def conflict_choices(preview: MergePreview, take_secondary: Collection[str]) -> 
     choices: dict[str, dict[str, Any]] = {}
     for conflict in preview.conflicts:
         if conflict.field in take:
-            choices[conflict.field] = {"kept": "secondary", "value": conflict.secondary_value, "replaced": conflict.primary_value}
+            choices[conflict.field] = {
+                "kept": "secondary",
+                "value": conflict.secondary_value,
+                "replaced": conflict.primary_value,
+            }
         else:
-            choices[conflict.field] = {"kept": "primary", "value": conflict.primary_value, "replaced": conflict.secondary_value}
+            choices[conflict.field] = {
+                "kept": "primary",
+                "value": conflict.primary_value,
+                "replaced": conflict.secondary_value,
+            }
     return choices
 
 
@@ -293,15 +317,14 @@ def repoint_pairs(*, secondary: Customer, primary: Customer, merged_pair: Candid
 def score_one_pair(a: Customer, b: Customer) -> tuple[float, list[dict[str, Any]]]:
     """The engine's score and explanation for two customers, without blocking (a "Compare")."""
     try:
+        import numpy as np
+
+        from mergeassist.matching import Record
         from mergeassist.matching.columns import fields_of_records, normalise_columns
         from mergeassist.matching.engine import _Explainer, score_candidates
         from mergeassist.review.scan import RECORD_FIELDS
-        from mergeassist.matching import Record
-        import numpy as np
 
-        records = [
-            Record(c.crm_id, *((getattr(c, f) or None) for f in RECORD_FIELDS[1:])) for c in (a, b)
-        ]
+        records = [Record(c.crm_id, *((getattr(c, f) or None) for f in RECORD_FIELDS[1:])) for c in (a, b)]
         config = match_config()
         columns = normalise_columns(fields_of_records(records), 2, config.phone_region)
         rows_a, rows_b = np.array([0]), np.array([1])
@@ -316,7 +339,10 @@ def score_one_pair(a: Customer, b: Customer) -> tuple[float, list[dict[str, Any]
 def compared_pair(a: Customer, b: Customer) -> CandidatePair:
     """A new pending pair for two customers a reviewer chose to compare (not saved)."""
     score, explanation = score_one_pair(a, b)
-    explanation = [{"field": "compared", "note": "compared by hand (the scan did not pair them)"}, *explanation]
+    explanation = [
+        {"field": "compared", "note": "compared by hand (the scan did not pair them)"},
+        *explanation,
+    ]
     first, second = sorted((a, b), key=lambda c: id_sort_key(canonical_id(c.crm_id)))
     return CandidatePair(
         pair_key=key_of(a.crm_id, b.crm_id),
@@ -346,7 +372,11 @@ class PastCall:
         if self.error is None:
             outcome, status, message = CrmCall.Outcome.OK, None, ""
         else:
-            outcome = CrmCall.Outcome.UNKNOWN if isinstance(self.error, CrmOutcomeUnknown) else CrmCall.Outcome.ERROR
+            outcome = (
+                CrmCall.Outcome.UNKNOWN
+                if isinstance(self.error, CrmOutcomeUnknown)
+                else CrmCall.Outcome.ERROR
+            )
             status, message = self.error.status, str(self.error)
         return CrmCall.objects.create(
             decision=decision,

@@ -18,7 +18,11 @@ from mergeassist.crm.client import CrmClient
 from mergeassist.review.actions import PairNotPending, do_merge, load_preview
 from mergeassist.review.models import CandidatePair
 from mergeassist.sandbox.models import FaultCounter, SandboxCustomer
-from tests.review.merge_fixtures import fast_client_settings, world  # noqa: F401
+from tests.review import merge_fixtures
+
+# The shared fixtures of tests/review/merge_fixtures.py, used here by name.
+fast_client_settings = merge_fixtures.fast_client_settings
+world = merge_fixtures.world
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 

@@ -25,13 +25,20 @@ from mergeassist.sandbox.models import SandboxCustomer, SandboxNote
 
 
 def make_sandbox_customer(
-    *, cards: int = 0, subscriptions: tuple[str, ...] = (), orders: int = 0, fields: dict | None = None, **core
+    *,
+    cards: int = 0,
+    subscriptions: tuple[str, ...] = (),
+    orders: int = 0,
+    fields: dict | None = None,
+    **core,
 ) -> SandboxCustomer:
     core.setdefault("created_at", datetime(2024, 1, 1, tzinfo=UTC))
     core.setdefault("updated_at", core["created_at"])
     customer = SandboxCustomer.objects.create(**core)
     for index in range(cards):
-        customer.cards.create(brand="visa", last4=f"{4242 + index}", exp_month=1, exp_year=2030, is_default=index == 0)
+        customer.cards.create(
+            brand="visa", last4=f"{4242 + index}", exp_month=1, exp_year=2030, is_default=index == 0
+        )
     for status in subscriptions:
         customer.subscriptions.create(status=status, product="Coffee Club", amount=Decimal("24.00"))
     for index in range(orders):
@@ -75,7 +82,11 @@ class World:
         return SandboxCustomer.objects.get(id=int(crm_id))
 
     def decision(self) -> Decision:
-        return Decision.objects.get(kind=Decision.Kind.MERGE, pair_key=self.pair.pair_key, outcome__in=["merged", "failed", "unknown", "in_progress"])
+        return Decision.objects.get(
+            kind=Decision.Kind.MERGE,
+            pair_key=self.pair.pair_key,
+            outcome__in=["merged", "failed", "unknown", "in_progress"],
+        )
 
 
 @pytest.fixture
@@ -100,7 +111,9 @@ def world(crm_sandbox, fast_client_settings) -> World:
     make_sandbox_customer(name_first="Dave", name_last="Smith", email="dave@example.com")
     client = CrmClient.from_settings()
     run_sync(full=True, client=client)
-    robert, bob, carol, dave = (Customer.objects.get(name_first=n) for n in ("Robert", "Bob", "Carol", "Dave"))
+    robert, bob, carol, dave = (
+        Customer.objects.get(name_first=n) for n in ("Robert", "Bob", "Carol", "Dave")
+    )
     world = World(
         client=client,
         robert=robert,

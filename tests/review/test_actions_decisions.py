@@ -8,7 +8,14 @@ import pytest
 
 from mergeassist.audit.models import Decision
 from mergeassist.crm.models import Customer
-from mergeassist.review.actions import InvalidChoice, PairNotPending, do_compare, do_reject, do_skip, suggest_primary
+from mergeassist.review.actions import (
+    InvalidChoice,
+    PairNotPending,
+    do_compare,
+    do_reject,
+    do_skip,
+    suggest_primary,
+)
 from mergeassist.review.models import CandidatePair, PairSkip
 from mergeassist.review.scan import do_scan
 
@@ -23,9 +30,15 @@ def customer(crm_id: str, first: str, last: str, email: str, **extra) -> Custome
 
 @pytest.fixture
 def robert_twice() -> tuple[Customer, Customer]:
-    a = customer("1", "Robert", "Smith", "robert.smith@gmail.com", phone="(555) 201-3344", city="Austin", zip="73301")
-    b = customer("2", "Bob", "Smith", "Robert.Smith+shop@gmail.com", phone="555.201.3344", city="Austin", zip="73301")
-    customer("3", "Alice", "Nguyen", "alice.nguyen@example.com", phone="555-777-0000", city="Boston", zip="02110")
+    a = customer(
+        "1", "Robert", "Smith", "robert.smith@gmail.com", phone="(555) 201-3344", city="Austin", zip="73301"
+    )
+    b = customer(
+        "2", "Bob", "Smith", "Robert.Smith+shop@gmail.com", phone="555.201.3344", city="Austin", zip="73301"
+    )
+    customer(
+        "3", "Alice", "Nguyen", "alice.nguyen@example.com", phone="555-777-0000", city="Boston", zip="02110"
+    )
     return a, b
 
 
@@ -34,7 +47,12 @@ def robert_twice() -> tuple[Customer, Customer]:
     [
         ({"active_subscriptions": 0}, {"active_subscriptions": 1}, "b", "has 1 active subscription"),
         ({"active_subscriptions": 2}, {"active_subscriptions": 1}, "a", "has 2 active subscriptions"),
-        ({"raw": {"stats": {"orders_count": 3}}}, {"raw": {"stats": {"orders_count": 12}}}, "b", "has more orders (12 against 3)"),
+        (
+            {"raw": {"stats": {"orders_count": 3}}},
+            {"raw": {"stats": {"orders_count": 12}}},
+            "b",
+            "has more orders (12 against 3)",
+        ),
         (
             {"crm_created_at": datetime(2021, 1, 1, tzinfo=UTC)},
             {"crm_created_at": datetime(2019, 4, 2, tzinfo=UTC)},
@@ -119,7 +137,11 @@ def test_compare_returns_the_scans_pair_when_there_is_one(robert_twice, alice):
 
 @pytest.mark.parametrize(
     ("a", "b", "reason"),
-    [("1", "001", "cannot be compared with itself"), ("1", "99", "Customer 99 is not in the local snapshot"), ("1", "", "Tick two")],
+    [
+        ("1", "001", "cannot be compared with itself"),
+        ("1", "99", "Customer 99 is not in the local snapshot"),
+        ("1", "", "Tick two"),
+    ],
 )
 def test_compare_refuses_what_cannot_be_a_pair(robert_twice, alice, a, b, reason):
     with pytest.raises(InvalidChoice) as caught:

@@ -19,20 +19,29 @@ from mergeassist.review.actions import (
 )
 from mergeassist.review.models import CandidatePair, Cluster, ScanRun
 from mergeassist.sandbox.models import SandboxCustomer
-from tests.review.merge_fixtures import fast_client_settings, make_pair, make_sandbox_customer  # noqa: F401
+from tests.review import merge_fixtures
+from tests.review.merge_fixtures import make_pair, make_sandbox_customer
+
+# The shared fixtures of tests/review/merge_fixtures.py, used here by name.
+fast_client_settings = merge_fixtures.fast_client_settings
 
 
 @pytest.fixture
 def chain(crm_sandbox, fast_client_settings):
     """Robert ~ Bob ~ Rob: the scan paired Robert with Bob and Bob with Rob, not Robert with Rob."""
-    make_sandbox_customer(name_first="Robert", name_last="Smith", email="robert@example.com", cards=1, subscriptions=("active",))
+    make_sandbox_customer(
+        name_first="Robert", name_last="Smith", email="robert@example.com", cards=1, subscriptions=("active",)
+    )
     make_sandbox_customer(name_first="Bob", name_last="Smith", email="bob@example.com", phone="+1 555 0100")
     make_sandbox_customer(name_first="Rob", name_last="Smith", email="rob@example.com", cards=1, city="Leeds")
     client = CrmClient.from_settings()
     run_sync(full=True, client=client)
     robert, bob, rob = (Customer.objects.get(name_first=n) for n in ("Robert", "Bob", "Rob"))
     cluster = Cluster.objects.create(
-        scan=ScanRun.objects.create(threshold=60), size=3, weakest_score=70, weakest_pair_key=f"{bob.crm_id}|{rob.crm_id}"
+        scan=ScanRun.objects.create(threshold=60),
+        size=3,
+        weakest_score=70,
+        weakest_pair_key=f"{bob.crm_id}|{rob.crm_id}",
     )
     for pair in (make_pair(robert, bob, 90), make_pair(bob, rob, 70)):
         pair.cluster = cluster
@@ -72,7 +81,10 @@ def test_a_cluster_of_three_is_merged_into_one(chain, alice):
     assert primary.email == "rob@example.com" and primary.phone == "+1 555 0100" and primary.city == "Leeds"
     assert primary.notes.count() == 2
     assert Customer.objects.filter(is_gone=True).count() == 2
-    assert set(CandidatePair.objects.values_list("state", flat=True)) == {"merged", "retired"}  # bob~rob retired
+    assert set(CandidatePair.objects.values_list("state", flat=True)) == {
+        "merged",
+        "retired",
+    }  # bob~rob retired
     assert Decision.objects.filter(outcome=Decision.Outcome.MERGED).count() == 2
 
 

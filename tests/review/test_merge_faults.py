@@ -11,10 +11,20 @@ from django_tasks_db.models import DBTaskResult
 
 from mergeassist.audit.models import Decision
 from mergeassist.crm.models import Customer
-from mergeassist.review.actions import PairNotPending, do_merge, do_settle_merge, load_preview, retry_pending_notes
+from mergeassist.review.actions import (
+    PairNotPending,
+    do_merge,
+    do_settle_merge,
+    load_preview,
+    retry_pending_notes,
+)
 from mergeassist.review.models import CandidatePair
 from mergeassist.sandbox.models import SandboxCustomer
-from tests.review.merge_fixtures import fast_client_settings, world  # noqa: F401
+from tests.review import merge_fixtures
+
+# The shared fixtures of tests/review/merge_fixtures.py, used here by name.
+fast_client_settings = merge_fixtures.fast_client_settings
+world = merge_fixtures.world
 
 NOW = timedelta(0)
 
@@ -79,7 +89,10 @@ def test_a_failing_patch_merges_nothing_and_retry_merges(world, alice, crm_sandb
     crm_sandbox.clear_faults()
     retried = merge(world, alice, preview.fingerprint)
     assert retried.merged and retried.pair.state == CandidatePair.State.MERGED
-    assert not secondary_in_crm(world) and world.sandbox_customer(world.primary_id).email == "bob.smith@example.com"
+    assert (
+        not secondary_in_crm(world)
+        and world.sandbox_customer(world.primary_id).email == "bob.smith@example.com"
+    )
     assert Decision.objects.filter(pair=world.pair).count() == 2
 
 
@@ -94,7 +107,12 @@ def test_a_merge_refused_with_5xx_is_settled_as_not_merged_and_says_the_values_w
     # A 5xx on the merge is a lost answer (the CRM may have merged): settled by asking, not resent.
     assert outcome.decision.outcome == Decision.Outcome.FAILED
     assert outcome.pair.state == CandidatePair.State.FAILED
-    assert steps_of(outcome.decision) == [("preview", "ok"), ("patch", "ok"), ("merge", "unknown"), ("settle", "ok")]
+    assert steps_of(outcome.decision) == [
+        ("preview", "ok"),
+        ("patch", "ok"),
+        ("merge", "unknown"),
+        ("settle", "ok"),
+    ]
     assert "still there" in outcome.message
     assert "The chosen values (email) were written to customer" in outcome.message
     assert outcome.decision.choices["email"]["written"] is True
@@ -120,7 +138,9 @@ def test_a_merge_whose_answer_was_dropped_is_settled_as_merged(world, alice, crm
     assert len(world.notes_on(world.primary_id)) == 1
 
 
-def test_a_lost_merge_answer_that_cannot_be_settled_is_unknown_and_never_merged_again(world, alice, crm_sandbox):
+def test_a_lost_merge_answer_that_cannot_be_settled_is_unknown_and_never_merged_again(
+    world, alice, crm_sandbox
+):
     preview = preview_of(world, alice)
     crm_sandbox.set_faults("merge.drop_after=1,list.5xx=1")
 
@@ -129,7 +149,12 @@ def test_a_lost_merge_answer_that_cannot_be_settled_is_unknown_and_never_merged_
     assert outcome.decision.outcome == Decision.Outcome.UNKNOWN
     assert outcome.pair.state == CandidatePair.State.UNKNOWN
     assert "cannot tell" in outcome.message and "check both customers in the CRM" in outcome.message
-    assert steps_of(outcome.decision) == [("preview", "ok"), ("patch", "ok"), ("merge", "unknown"), ("settle", "error")]
+    assert steps_of(outcome.decision) == [
+        ("preview", "ok"),
+        ("patch", "ok"),
+        ("merge", "unknown"),
+        ("settle", "error"),
+    ]
     # The CRM did merge; MergeAssist does not pretend to know it.
     assert not secondary_in_crm(world)
     assert not secondary_gone_in_snapshot(world)
@@ -154,7 +179,10 @@ def test_a_failing_note_leaves_the_merge_standing_and_the_outbox_delivers_it(wor
     assert steps_of(outcome.decision)[-1] == ("note", "unknown")
     assert not secondary_in_crm(world) and secondary_gone_in_snapshot(world)
     assert world.notes_on(world.primary_id) == []
-    assert DBTaskResult.objects.filter(task_path="mergeassist.review.tasks.retry_pending_notes_task").count() == 1
+    assert (
+        DBTaskResult.objects.filter(task_path="mergeassist.review.tasks.retry_pending_notes_task").count()
+        == 1
+    )
 
     assert retry_pending_notes(client=world.client, min_age=NOW) == 0  # the CRM still fails
     crm_sandbox.clear_faults()
@@ -190,7 +218,9 @@ def test_the_note_task_posts_pending_notes_and_stops_when_none_are_left(world, a
     preview = preview_of(world, alice)
     crm_sandbox.set_faults("note.5xx=1")
     outcome = merge(world, alice, preview.fingerprint)
-    Decision.objects.filter(pk=outcome.decision.pk).update(finished_at=outcome.decision.finished_at - timedelta(hours=1))
+    Decision.objects.filter(pk=outcome.decision.pk).update(
+        finished_at=outcome.decision.finished_at - timedelta(hours=1)
+    )
     outcome.decision.calls.update(started_at=outcome.decision.finished_at - timedelta(hours=1))
     DBTaskResult.objects.all().delete()
 
@@ -262,3 +292,21 @@ def test_a_merge_left_merging_by_a_dead_process_is_settled_by_the_background_tas
     assert world.pair.state == CandidatePair.State.MERGED
     assert secondary_gone_in_snapshot(world)
     assert len(world.notes_on(world.primary_id)) == 1
+
+
+def test_a_merge_the_crm_refuses_outright_fails_without_asking_again(world, alice, crm_sandbox):
+    preview = preview_of(world, alice)
+    crm_sandbox.set_faults("merge.429=1,retry_after=0")
+
+    outcome = merge(world, alice, preview.fingerprint, take=())
+
+    assert (
+        outcome.decision.outcome == Decision.Outcome.FAILED
+        and outcome.pair.state == CandidatePair.State.FAILED
+    )
+    assert "the CRM refused the merge" in outcome.message and "rate-limiting" in outcome.message
+    assert steps_of(outcome.decision) == [
+        ("preview", "ok"),
+        ("merge", "error"),
+    ]  # a refusal needs no settling
+    assert secondary_in_crm(world) and not secondary_gone_in_snapshot(world)

@@ -16,7 +16,11 @@ from mergeassist.review.actions import (
 )
 from mergeassist.review.models import CandidatePair
 from mergeassist.sandbox.models import SandboxCustomer
-from tests.review.merge_fixtures import fast_client_settings, world  # noqa: F401
+from tests.review import merge_fixtures
+
+# The shared fixtures of tests/review/merge_fixtures.py, used here by name.
+fast_client_settings = merge_fixtures.fast_client_settings
+world = merge_fixtures.world
 
 
 def shown(world, alice, primary=None, secondary=None):
@@ -56,8 +60,11 @@ def test_it_merges_writes_the_chosen_value_posts_the_note_and_updates_everything
         f"Merged customer #{world.secondary_id} (Bob Smith, bob.smith@example.com) into this customer by alice "
         "via MergeAssist on "
     )
-    assert "; score 92; kept name_first \"Robert\" (not \"Bob\"); " in note
-    assert 'replaced email "robert@example.com" with "bob.smith@example.com", loyalty_tier "gold" with "silver"' in note
+    assert '; score 92; kept name_first "Robert" (not "Bob"); ' in note
+    assert (
+        'replaced email "robert@example.com" with "bob.smith@example.com", loyalty_tier "gold" with "silver"'
+        in note
+    )
     assert note.endswith(f"; ref {decision.pk}")
     # The snapshot: secondary gone, primary refreshed from the merge's answer.
     assert Customer.objects.get(pk=world.bob.pk).is_gone
