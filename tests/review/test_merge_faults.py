@@ -10,6 +10,7 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from mergeassist.audit.models import Decision
+from mergeassist.crm.client import CrmClient
 from mergeassist.crm.models import Customer
 from mergeassist.review.actions import (
     PairNotPending,
@@ -310,3 +311,65 @@ def test_a_merge_the_crm_refuses_outright_fails_without_asking_again(world, alic
         ("merge", "error"),
     ]  # a refusal needs no settling
     assert secondary_in_crm(world) and not secondary_gone_in_snapshot(world)
+
+
+class CrashingClient(CrmClient):
+    """A client whose process 'dies' (raises) at one step: before the PATCH, or after the merge."""
+
+    def __init__(self, *args, crash_at: str, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.crash_at = crash_at
+
+    def update_fields(self, customer_id, values):
+        if self.crash_at == "patch":
+            raise RuntimeError("worker killed")
+        return super().update_fields(customer_id, values)
+
+    def merge(self, primary_id, secondary_id):
+        result = super().merge(primary_id, secondary_id)
+        if self.crash_at == "after merge":
+            raise RuntimeError("worker killed")
+        return result
+
+
+def test_our_own_crash_before_the_merge_call_leaves_the_pair_failed(world, alice, crm_sandbox):
+    preview = preview_of(world, alice)
+    client = CrashingClient(crm_sandbox.base_url, crm_sandbox.api_key, crash_at="patch")
+
+    with pytest.raises(RuntimeError):
+        do_merge(
+            pair=world.pair, reviewer=alice, primary_id=world.primary_id, secondary_id=world.secondary_id,
+            fingerprint=preview.fingerprint, take_secondary=["email"], confirmed_risks=True, client=client,
+        )  # fmt: skip
+
+    decision = Decision.objects.get(pair=world.pair)
+    assert decision.outcome == Decision.Outcome.FAILED and "MergeAssist stopped" in decision.error_message
+    assert steps_of(decision) == [("preview", "ok"), ("patch", "unknown")]
+    world.pair.refresh_from_db()
+    assert world.pair.state == CandidatePair.State.FAILED and secondary_in_crm(world)
+
+
+def test_our_own_crash_after_the_merge_call_is_settled_not_guessed(world, alice, crm_sandbox):
+    preview = preview_of(world, alice)
+    client = CrashingClient(crm_sandbox.base_url, crm_sandbox.api_key, crash_at="after merge")
+
+    with pytest.raises(RuntimeError):
+        do_merge(
+            pair=world.pair, reviewer=alice, primary_id=world.primary_id, secondary_id=world.secondary_id,
+            fingerprint=preview.fingerprint, take_secondary=[], confirmed_risks=True, client=client,
+        )  # fmt: skip
+
+    decision = Decision.objects.get(pair=world.pair)
+    assert decision.outcome == Decision.Outcome.IN_PROGRESS
+    assert steps_of(decision) == [("preview", "ok"), ("merge", "unknown")]  # never recorded as "ok"
+    world.pair.refresh_from_db()
+    assert world.pair.state == CandidatePair.State.MERGING and not secondary_in_crm(world)
+    with pytest.raises(PairNotPending):  # too early to call it stuck: it may still be running
+        do_settle_merge(pair=world.pair, reviewer=alice, client=world.client)
+
+    CandidatePair.objects.filter(pk=world.pair.pk).update(decided_at=timezone.now() - timedelta(hours=1))
+    Decision.objects.filter(pk=decision.pk).update(created_at=timezone.now() - timedelta(hours=1))
+    outcome = do_settle_merge(pair=world.pair, reviewer=alice, client=world.client)
+
+    assert outcome.merged and outcome.decision.pk == decision.pk
+    assert secondary_gone_in_snapshot(world) and len(world.notes_on(world.primary_id)) == 1
