@@ -72,6 +72,8 @@ __all__ = [
 ]
 
 State = CandidatePair.State
+# Previews remembered per pair and reviewer (each tab, each "Swap primary", each reload).
+KEEP_SHOWN = 5
 
 
 # -- choosing the primary ----------------------------------------------------------------------
@@ -247,6 +249,11 @@ def _remember_shown(
         )
     except IntegrityError:  # the same preview stored by a second tab at the same instant
         pass
+    # A few are enough to tell an open tab what changed; the Decision keeps the one merged.
+    older = PreviewShown.objects.filter(pair=pair, reviewer=reviewer).order_by("-shown_at", "-pk")[
+        KEEP_SHOWN:
+    ]
+    PreviewShown.objects.filter(pk__in=list(older.values_list("pk", flat=True))).delete()
 
 
 def _check_ids(pair: CandidatePair, primary_id: str, secondary_id: str) -> tuple[str, str]:

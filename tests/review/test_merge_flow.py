@@ -200,3 +200,18 @@ def test_swap_primary_previews_and_merges_the_other_way_round(world, alice):
     assert outcome.merged
     assert not SandboxCustomer.objects.filter(id=int(world.primary_id)).exists()
     assert world.sandbox_customer(world.secondary_id).subscriptions.filter(status="active").count() == 1
+
+
+def test_it_remembers_only_the_last_few_previews_a_reviewer_was_shown(world, alice):
+    from mergeassist.review.actions import KEEP_SHOWN
+    from mergeassist.review.models import PreviewShown
+
+    first = shown(world, alice)
+    for city in ("York", "Hull", "Bath", "Ely", "Wells", "Truro"):
+        SandboxCustomer.objects.filter(id=int(world.secondary_id)).update(city=city)
+        latest = shown(world, alice)
+
+    assert PreviewShown.objects.filter(pair=world.pair, reviewer=alice).count() == KEEP_SHOWN
+    with pytest.raises(PreviewChanged):  # the oldest is forgotten: "load it again"
+        merge(world, alice, first)
+    assert merge(world, alice, latest).merged
