@@ -356,19 +356,8 @@ def _merge_one(
     changed by this run's earlier merges, so only the secondary must be as it was shown (the
     group's risks were confirmed as a whole)."""
     primary_id, secondary_id = _check_ids(pair, primary_id, secondary_id)
-    pair.refresh_from_db()
-    if pair.state not in steps.CLAIMABLE:
-        raise PairNotPending(_not_open_message(pair), pair)
-    shown = PreviewShown.objects.filter(
-        pair=pair, reviewer=reviewer, primary_crm_id=primary_id, secondary_crm_id=secondary_id,
-        fingerprint=fingerprint or "",
-    ).first()  # fmt: skip
-    if shown is None:
-        raise PreviewChanged(
-            "MergeAssist has no record of showing you this preview; "
-            "load it again and check it before merging.",
-            [],
-        )
+    _check_open(pair)
+    shown = _shown_preview(pair, reviewer, primary_id, secondary_id, fingerprint)
     shown_preview = parse_merge_preview(shown.body)
     unknown = steps.unknown_choices(shown_preview, take_secondary)
     if unknown:
@@ -378,52 +367,36 @@ def _merge_one(
         raise RiskNotConfirmed("Tick the confirmation first: " + "; ".join(risks) + ".", risks)
 
     # 1. The preview again, now: the reviewer's choices only stand for what the reviewer saw.
-    path = steps.merge_path(primary_id, secondary_id)
-    started, clock = timezone.now(), time.monotonic()
-    current: MergePreview | None = None
-    error: CrmError | None = None
-    try:
-        current = client.preview_merge(primary_id, secondary_id)
-    except CrmError as exc:
-        error = exc
-    preview_call = steps.PastCall(
-        CrmCall.Step.PREVIEW, "GET", path, started, round((time.monotonic() - clock) * 1000), error
-    )
+    current, preview_call = _refetch_preview(client, primary_id, secondary_id)
     # Another press may have claimed the pair while we waited for the CRM (its PATCH or merge then
     # explains a changed or missing preview): say so rather than "changed" or "failed".
-    pair.refresh_from_db()
-    if pair.state not in steps.CLAIMABLE:
-        raise PairNotPending(_not_open_message(pair), pair)
+    _check_open(pair)
     if current is None:
-        assert error is not None
+        assert preview_call.error is not None
         decision = _new_decision(
             pair, reviewer, shown_preview, {}, confirmed_risks, outcome=Decision.Outcome.FAILED
         )
         preview_call.record(decision, reviewer)
-        message = f"Nothing was merged: the CRM did not give the merge preview ({error.message}). Try again."
+        why = preview_call.error.message
+        message = f"Nothing was merged: the CRM did not give the merge preview ({why}). Try again."
         _finish_decision(decision, Decision.Outcome.FAILED, message)
         return MergeOutcome(decision=decision, pair=_fresh(pair), message=message)
-
-    changes = [] if current.fingerprint == fingerprint else steps.preview_changes(shown.body, current.raw)
+    changes = _changes_since_shown(shown, current, fingerprint, in_group=in_group)
     if in_group:
-        # Our own earlier merges changed the primary; the secondary must be as the reviewer saw it.
-        changes = [c for c in changes if c.side == "secondary"]
+        # A field the earlier merges made equal is no conflict any more: nothing to take.
         take_secondary = [f for f in take_secondary if f in {c.field for c in current.conflicts}]
-    elif current.fingerprint != fingerprint and not changes:
-        changes = [steps.Change("merge", "preview", "as shown", "changed")]
     if changes:
+        choices = steps.conflict_choices(shown_preview, take_secondary)
         decision = _new_decision(
-            pair, reviewer, current, steps.conflict_choices(shown_preview, take_secondary), confirmed_risks,
-            outcome=Decision.Outcome.STALE,
-        )  # fmt: skip
+            pair, reviewer, current, choices, confirmed_risks, outcome=Decision.Outcome.STALE
+        )
         preview_call.record(decision, reviewer)
-        field_changes = [FieldChange(c.side, c.field, c.before, c.after) for c in changes]
         message = (
             "Nothing was merged: the customers changed in the CRM since you saw the preview. "
-            + "; ".join(str(c) for c in field_changes[:10])
+            + "; ".join(str(c) for c in changes[:10])
         )
         _finish_decision(decision, Decision.Outcome.STALE, message)
-        raise PreviewChanged(message, field_changes, decision)
+        raise PreviewChanged(message, changes, decision)
 
     # 2 and 3. Claim the pair and write the merge record, in one transaction: the row count of
     # the conditional UPDATE decides who merges, whatever the database (see docs/merge.md).
@@ -435,22 +408,75 @@ def _merge_one(
         if claimed:
             decision = _new_decision(pair, reviewer, current, choices, confirmed_risks)
     if not claimed:
-        pair.refresh_from_db()
-        raise PairNotPending(_not_open_message(pair), pair)
+        _check_open(pair)
+        raise PairNotPending("Someone else started merging this pair a moment ago.", _fresh(pair))
     preview_call.record(decision, reviewer)
     try:
         return _write_and_merge(pair, decision, reviewer, current, choices, client)
     except BaseException as exc:
         # A bug or a crash of our own before the outcome was saved: never leave "merging" silently.
         decision.refresh_from_db()
-        if (
-            decision.outcome == Decision.Outcome.IN_PROGRESS
-            and not decision.calls.filter(step=CrmCall.Step.MERGE).exists()
-        ):
+        merge_called = decision.calls.filter(step=CrmCall.Step.MERGE).exists()
+        if decision.outcome == Decision.Outcome.IN_PROGRESS and not merge_called:
             _fail(
                 pair, decision, f"Nothing was merged: MergeAssist stopped ({type(exc).__name__}). Try again."
             )
         raise
+
+
+def _check_open(pair: CandidatePair) -> None:
+    """Raise PairNotPending unless the pair may be claimed now (pending, or failed: Retry)."""
+    pair.refresh_from_db()
+    if pair.state not in steps.CLAIMABLE:
+        raise PairNotPending(_not_open_message(pair), pair)
+
+
+def _shown_preview(
+    pair: CandidatePair, reviewer: User, primary_id: str, secondary_id: str, fingerprint: str
+) -> PreviewShown:
+    """The preview this reviewer was shown with this fingerprint, or PreviewChanged."""
+    shown = PreviewShown.objects.filter(
+        pair=pair, reviewer=reviewer, primary_crm_id=primary_id, secondary_crm_id=secondary_id,
+        fingerprint=fingerprint or "",
+    ).first()  # fmt: skip
+    if shown is None:
+        raise PreviewChanged(
+            "MergeAssist has no record of showing you this preview; "
+            "load it again and check it before merging.",
+            [],
+        )
+    return shown
+
+
+def _refetch_preview(
+    client: CrmClient, primary_id: str, secondary_id: str
+) -> tuple[MergePreview | None, steps.PastCall]:
+    """The preview now, and the call to record once the Decision exists (None when it failed)."""
+    started, clock = timezone.now(), time.monotonic()
+    current: MergePreview | None = None
+    error: CrmError | None = None
+    try:
+        current = client.preview_merge(primary_id, secondary_id)
+    except CrmError as exc:
+        error = exc
+    duration_ms = round((time.monotonic() - clock) * 1000)
+    path = steps.merge_path(primary_id, secondary_id)
+    return current, steps.PastCall(CrmCall.Step.PREVIEW, "GET", path, started, duration_ms, error)
+
+
+def _changes_since_shown(
+    shown: PreviewShown, current: MergePreview, fingerprint: str, *, in_group: bool
+) -> list[FieldChange]:
+    """What differs between the shown preview and the current one ([] when nothing does)."""
+    if current.fingerprint == fingerprint:
+        return []
+    changes = steps.preview_changes(shown.body, current.raw)
+    if in_group:
+        # Our own earlier merges changed the primary; the secondary must be as the reviewer saw it.
+        changes = [c for c in changes if c.side == "secondary"]
+    elif not changes:  # the fingerprint says changed even if no field we compare does
+        changes = [steps.Change("merge", "preview", "as shown", "changed")]
+    return [FieldChange(c.side, c.field, c.before, c.after) for c in changes]
 
 
 def _write_and_merge(
