@@ -289,7 +289,7 @@ def _go_to_next(request: HttpRequest, position: QueuePosition, message: str, *, 
     suffix = ("?" + urlencode(queue_params)) if queue_params else ""
     if following is None:
         messages.add_message(request, level, message)
-        messages.info(request, "The queue is empty: every pair has been decided.")
+        messages.info(request, "No other pair is waiting for you in this queue.")
         url = reverse("review-queue") + suffix
         return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
     url = reverse("review-pair", args=[following.pk]) + suffix

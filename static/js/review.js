@@ -12,10 +12,34 @@
     return !!target.closest("input, textarea, select, [contenteditable=''], [contenteditable='true']");
   }
 
+  // True from the moment a decision or a move to another pair is sent until the next pair is in
+  // place and its URL recorded. A key in between is ignored: a second decision must not be sent,
+  // and a link clicked before htmx records the URL would have its navigation cancelled by it.
+  // (The preview loading does not count: j/k/n/s work while it loads.)
+  var moving = false;
+
   function busy() {
-    // A decision already on its way: a second key press must not send another.
-    return !!document.querySelector("#review-pair.htmx-request, #review-pair .htmx-request, form.htmx-request");
+    return moving || !!document.querySelector("form.htmx-request, .pair-nav a.htmx-request");
   }
+
+  function replacesThePair(event) {
+    var target = event.detail && event.detail.target;
+    return !!target && (target.id === "review-pair" || target.id === "cluster-review");
+  }
+
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    if (replacesThePair(event)) moving = true;
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    if (replacesThePair(event) && !event.detail.successful) moving = false;
+  });
+  document.addEventListener("htmx:afterSettle", function (event) {
+    // htmx records the URL right after this event, in the same turn: free the keys after it.
+    if (replacesThePair(event)) window.setTimeout(function () { moving = false; }, 0);
+  });
+  ["htmx:sendError", "htmx:responseError", "htmx:swapError", "htmx:timeout"].forEach(function (name) {
+    document.addEventListener(name, function () { moving = false; });
+  });
 
   function toggleHelp() {
     var help = document.getElementById("keyboard-help");
