@@ -40,6 +40,14 @@ def recorded_call(
     except CrmError as exc:
         outcome, status, message = CrmCall.Outcome.ERROR, exc.status, str(exc)
         raise
+    except BaseException as exc:
+        # Not the CRM's answer but our own stop (a bug, a shutdown) mid-call: the call may or may
+        # not have reached the CRM, so it must not be recorded as "ok".
+        outcome, message = (
+            CrmCall.Outcome.UNKNOWN,
+            f"MergeAssist stopped during the call ({type(exc).__name__}).",
+        )
+        raise
     finally:
         CrmCall.objects.create(
             decision=decision,

@@ -53,6 +53,8 @@ _UPDATED_COLUMNS = [
     "crm_created_at",
     "crm_updated_at",
     "raw",
+    "active_subscriptions",
+    "cards_count",
     "search_name",
     "search_email",
     "search_phone",

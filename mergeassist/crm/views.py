@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from django.core.paginator import Paginator
@@ -20,9 +20,11 @@ from mergeassist.crm.forms import CustomerListForm, CustomerListQuery
 from mergeassist.crm.models import Customer, SyncRun
 from mergeassist.crm.sync import STALE_AFTER
 from mergeassist.crm.types import CrmCustomer
+from mergeassist.review.queue import pending_pairs_of
 
 logger = logging.getLogger(__name__)
 
+REVIEW_PAIRS = "review.review_pairs"
 INTERACTIVE_RETRIES = 1
 INTERACTIVE_MAX_RETRY_AFTER_SECONDS = 3.0
 # The snapshot's columns for the CRM's sort keys that are named differently there.
@@ -45,6 +47,8 @@ class CustomerRow:
     city: str
     country: str
     updated_at: datetime | None
+    # The strongest pending review pair the customer is in (the badge links to it), for reviewers.
+    pending_pair_id: int | None = None
 
     @property
     def place(self) -> str:
@@ -134,6 +138,9 @@ def list_customers(request: HttpRequest) -> HttpResponse:
             logger.warning("Customer list fell back to the snapshot: %r", exc)
             context["crm_error"] = exc.message
             context["results"] = _search_snapshot(query)
+        if request.user.has_perm(REVIEW_PAIRS):
+            context["can_review"] = True
+            context["results"] = _with_pending_pairs(context["results"])
 
     # A history restore (back button after the cache expired) asks for the whole page, not the fragment.
     wants_fragment = request.htmx and not request.htmx.history_restore_request
@@ -163,8 +170,15 @@ def _looks_stalled(run: SyncRun | None) -> bool:
     return run.heartbeat_at < timezone.now() - STALE_AFTER
 
 
+def _with_pending_pairs(results: CustomerResults) -> CustomerResults:
+    """Mark the rows whose customer waits in the review queue (one query for the page)."""
+    pair_of = pending_pairs_of(row.id for row in results.rows)
+    rows = [replace(row, pending_pair_id=pair_of.get(row.id)) for row in results.rows]
+    return replace(results, rows=rows)
+
+
 def _fetch_from_crm(query: CustomerListQuery) -> CustomerResults:
-    with _impatient_client() as client:
+    with impatient_client() as client:
         page = client.list_customers(
             page=query.page,
             per_page=query.per_page,
@@ -181,7 +195,7 @@ def _fetch_from_crm(query: CustomerListQuery) -> CustomerResults:
     )
 
 
-def _impatient_client() -> CrmClient:
+def impatient_client() -> CrmClient:
     """The configured client, tuned for a person waiting on a page with the snapshot as a fallback.
 
     The sync's patient retries (exponential backoff, a rate limit's Retry-After up to a minute)

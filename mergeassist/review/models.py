@@ -104,3 +104,27 @@ class PairSkip(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["pair", "user"], name="one_skip_per_reviewer")]
+
+
+class PreviewShown(models.Model):
+    """A merge preview as the CRM answered it when a reviewer was shown it (`load_preview`).
+
+    `do_merge` looks it up by the fingerprint carried in the form: it proves the reviewer saw that
+    preview, and when the CRM has changed since, its body says field by field what changed.
+    """
+
+    pair = models.ForeignKey(CandidatePair, on_delete=models.CASCADE, related_name="+")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    primary_crm_id = models.CharField(max_length=64)
+    secondary_crm_id = models.CharField(max_length=64)
+    fingerprint = models.CharField(max_length=128)
+    body = models.JSONField(default=dict)
+    shown_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["pair", "reviewer", "primary_crm_id", "secondary_crm_id", "fingerprint"],
+                name="one_shown_preview_per_fingerprint",
+            )
+        ]

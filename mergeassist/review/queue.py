@@ -1,0 +1,224 @@
+"""The review queue: pending pairs strongest first, filtered and searched, a page at a time.
+
+Paging is by keyset (the last row's position), not by offset, so page 400 of 100,000 pending pairs
+costs what page 1 does: the database walks the (state, -score, id) index from the cursor and stops
+after one page. A reviewer's skipped pairs come after everything else, for that reviewer only: the
+queue is read in two phases (not skipped, then skipped), each a walk of that same index.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet, Subquery
+
+from mergeassist.crm.ids import parse_crm_id
+from mergeassist.crm.models import Customer
+from mergeassist.review.forms import SCORE_BANDS, QueuePosition, QueueQuery
+from mergeassist.review.models import CandidatePair, Cluster, PairSkip
+from mergeassist.review.reasons import REASON_LABELS, top_reasons
+
+User = AbstractBaseUser | AnonymousUser
+# The clusters panel lists this many of the strongest clusters of three or more.
+CLUSTERS_SHOWN = 10
+# Every pending pair's customers whose name or email contains the search: capped, so a one-letter
+# search cannot make the page build a list of 100,000 ids.
+MAX_SEARCH_CUSTOMERS = 500
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    pair: CandidatePair
+    reasons: list[str]
+    position: QueuePosition
+
+    @property
+    def skipped(self) -> bool:
+        return self.position.skipped
+
+    @property
+    def cluster_size(self) -> int:
+        cluster = self.pair.cluster
+        return cluster.size if cluster is not None else 2
+
+
+@dataclass(frozen=True)
+class QueuePage:
+    rows: list[QueueRow]
+    total: int
+    next_cursor: str | None
+    is_first: bool
+
+
+def pending_pairs() -> QuerySet[CandidatePair]:
+    """Pending pairs with what a queue row or a pair screen header shows, in one query."""
+    return (
+        CandidatePair.objects.filter(state=CandidatePair.State.PENDING)
+        .select_related("customer_a", "customer_b", "cluster")
+        # The full records are only for the pair screen; a page of 100 rows would parse 200 of them.
+        .defer("customer_a__raw", "customer_b__raw")
+    )
+
+
+def filtered_pairs(query: QueueQuery) -> QuerySet[CandidatePair]:
+    pairs = pending_pairs()
+    if query.band:
+        low, high = SCORE_BANDS[query.band]
+        pairs = pairs.filter(score__gte=low)
+        if high is not None:
+            pairs = pairs.filter(score__lt=high)
+    if query.reason:
+        assert query.reason in REASON_LABELS  # the form's choices
+        pairs = pairs.filter(**{query.reason: True})
+    if query.subscription == "yes":
+        pairs = pairs.filter(Q(customer_a__active_subscriptions__gt=0) | Q(customer_b__active_subscriptions__gt=0))
+    elif query.subscription == "no":
+        pairs = pairs.filter(customer_a__active_subscriptions=0, customer_b__active_subscriptions=0)
+    if query.search:
+        customers = _customers_matching(query.search)
+        pairs = pairs.filter(Q(customer_a__in=customers) | Q(customer_b__in=customers))
+    return pairs
+
+
+def _customers_matching(term: str) -> list[int]:
+    """The snapshot rows a search names: a CRM id exactly, else a part of a name or an email."""
+    crm_id = parse_crm_id(term)
+    by_id = Q(crm_id=crm_id) if crm_id is not None else Q(pk__in=[])
+    words = term.lower()
+    by_text = Q(email__icontains=term) | Q(search_name__contains=words)
+    first = list(Customer.objects.filter(by_id).values_list("pk", flat=True)[:1])
+    if first:
+        return first
+    return list(Customer.objects.filter(by_text, is_gone=False).values_list("pk", flat=True)[:MAX_SEARCH_CUSTOMERS])
+
+
+def _skip_time(reviewer: User) -> Subquery:
+    return Subquery(PairSkip.objects.filter(pair=OuterRef("pk"), user_id=reviewer.pk).values("skipped_at")[:1])
+
+
+def _fresh(pairs: QuerySet[CandidatePair], reviewer: User) -> QuerySet[CandidatePair]:
+    """The pairs the reviewer has not skipped, strongest first: a walk of the queue index."""
+    skipped = Exists(PairSkip.objects.filter(pair=OuterRef("pk"), user_id=reviewer.pk))
+    return pairs.filter(~skipped).order_by("-score", "pk")
+
+
+def _skipped(pairs: QuerySet[CandidatePair], reviewer: User) -> QuerySet[CandidatePair]:
+    """The pairs the reviewer skipped, in the order skipped (a reviewer skips few: this stays small)."""
+    return (
+        pairs.annotate(skipped_at=_skip_time(reviewer))
+        .filter(skipped_at__isnull=False)
+        .order_by("skipped_at", "pk")
+    )
+
+
+def _after(position: QueuePosition) -> Q:
+    """Rows after `position` within its phase."""
+    if position.skipped_at is not None:
+        return Q(skipped_at__gt=position.skipped_at) | Q(skipped_at=position.skipped_at, pk__gt=position.pair_id)
+    return Q(score__lt=position.score) | Q(score=position.score, pk__gt=position.pair_id)
+
+
+def _before(position: QueuePosition) -> Q:
+    if position.skipped_at is not None:
+        return Q(skipped_at__lt=position.skipped_at) | Q(skipped_at=position.skipped_at, pk__lt=position.pair_id)
+    return Q(score__gt=position.score) | Q(score=position.score, pk__lt=position.pair_id)
+
+
+def _position(pair: CandidatePair) -> QueuePosition:
+    return QueuePosition(pair_id=pair.pk, score=pair.score, skipped_at=getattr(pair, "skipped_at", None))
+
+
+def queue_page(reviewer: User, query: QueueQuery) -> QueuePage:
+    """One page of the reviewer's queue after `query.after`; the query count is the same for any page size."""
+    pairs = filtered_pairs(query)
+    after = query.after
+    limit = query.per_page + 1  # one more tells whether a next page exists
+    found: list[CandidatePair] = []
+    if after is None or not after.skipped:
+        fresh = _fresh(pairs, reviewer)
+        if after is not None:
+            fresh = fresh.filter(_after(after))
+        found += list(fresh[:limit])
+    if len(found) < limit:
+        skipped = _skipped(pairs, reviewer)
+        if after is not None and after.skipped:
+            skipped = skipped.filter(_after(after))
+        found += list(skipped[: limit - len(found)])
+    rows = [QueueRow(pair, top_reasons(pair.explanation), _position(pair)) for pair in found[: query.per_page]]
+    has_more = len(found) > query.per_page
+    return QueuePage(
+        rows=rows,
+        total=pairs.count(),
+        next_cursor=rows[-1].position.as_cursor() if has_more and rows else None,
+        is_first=after is None,
+    )
+
+
+def position_of(pair: CandidatePair, reviewer: User) -> QueuePosition:
+    skip = PairSkip.objects.filter(pair=pair, user_id=reviewer.pk).first()
+    return QueuePosition(pair_id=pair.pk, score=pair.score, skipped_at=skip.skipped_at if skip else None)
+
+
+def next_pair(reviewer: User, query: QueueQuery, position: QueuePosition) -> CandidatePair | None:
+    """The pair after `position` in the reviewer's queue; past the end, the queue's first other pair."""
+    pairs = filtered_pairs(query).exclude(pk=position.pair_id)
+    if not position.skipped:
+        found = _fresh(pairs, reviewer).filter(_after(position)).first()
+        if found is None:
+            found = _skipped(pairs, reviewer).first()
+    else:
+        found = _skipped(pairs, reviewer).filter(_after(position)).first()
+    if found is None:
+        # Past the end: start again from the top, so pairs above one opened by hand are not lost.
+        found = _fresh(pairs, reviewer).first() or _skipped(pairs, reviewer).first()
+    return found
+
+
+def previous_pair(reviewer: User, query: QueueQuery, position: QueuePosition) -> CandidatePair | None:
+    """The pair before `position` in the reviewer's queue, or None at the top."""
+    pairs = filtered_pairs(query).exclude(pk=position.pair_id)
+    if position.skipped:
+        found = _skipped(pairs, reviewer).filter(_before(position)).reverse().first()
+        if found is not None:
+            return found
+        return _fresh(pairs, reviewer).reverse().first()
+    return _fresh(pairs, reviewer).filter(_before(position)).reverse().first()
+
+
+@dataclass(frozen=True)
+class ClusterSummary:
+    cluster: Cluster
+    pending: int
+    strongest: float
+
+
+def clusters_to_review(limit: int = CLUSTERS_SHOWN) -> list[ClusterSummary]:
+    """Clusters of three or more customers with pending pairs, strongest pair first."""
+    clusters = (
+        Cluster.objects.filter(size__gte=3, pairs__state=CandidatePair.State.PENDING)
+        .annotate(pending=Count("pairs"), strongest=Max("pairs__score"))
+        .order_by("-strongest", "pk")[:limit]
+    )
+    return [ClusterSummary(c, c.pending, c.strongest) for c in clusters]  # type: ignore[attr-defined]
+
+
+def pending_pairs_of(crm_ids: Iterable[str]) -> dict[str, int]:
+    """For the customer list's badges: customer id -> the strongest pending pair it is in."""
+    ids = [crm_id for crm_id in crm_ids if crm_id]
+    if not ids:
+        return {}
+    found: dict[str, int] = {}
+    rows = (
+        CandidatePair.objects.filter(state=CandidatePair.State.PENDING)
+        .filter(Q(customer_a__crm_id__in=ids) | Q(customer_b__crm_id__in=ids))
+        .order_by("-score", "pk")
+        .values_list("pk", "customer_a__crm_id", "customer_b__crm_id")
+    )
+    wanted = set(ids)
+    for pair_id, id_a, id_b in rows:
+        for crm_id in (id_a, id_b):
+            if crm_id in wanted:
+                found.setdefault(crm_id, pair_id)
+    return found

@@ -1,0 +1,14 @@
+from django.urls import path
+
+from mergeassist.review import views
+
+urlpatterns = [
+    path("review/", views.list_queue, name="review-queue"),
+    path("review/<int:pair_id>/", views.show_pair, name="review-pair"),
+    path("review/<int:pair_id>/merge", views.merge_pair, name="review-merge"),
+    path("review/<int:pair_id>/reject", views.reject_pair, name="review-reject"),
+    path("review/<int:pair_id>/skip", views.skip_pair, name="review-skip"),
+    path("review/compare", views.compare_customers, name="review-compare"),
+    path("review/clusters/<int:cluster_id>/", views.show_cluster, name="review-cluster"),
+    path("review/clusters/<int:cluster_id>/merge", views.merge_cluster, name="review-cluster-merge"),
+]

@@ -1,0 +1,177 @@
+"""/review/: pending pairs strongest first, filters, search, keyset pages, skips last, permissions."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from mergeassist.review.models import CandidatePair, PairSkip
+from tests.review_views.conftest import customer, pair
+
+URL = "/review/"
+
+
+def pair_ids(html: str) -> list[int]:
+    return [int(n) for n in re.findall(r'id="queue-pair-(\d+)"', html)]
+
+
+def test_it_shows_the_full_page_strongest_first(reviewer, three_pairs):
+    response = reviewer.get(URL)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "<html" in html and 'id="queue-filters"' in html
+    assert pair_ids(html) == [p.pk for p in three_pairs]
+    assert "Ann Lee" in html and "anne.2@example.com" in html
+    assert "3 pending pairs" in html
+    # The top reasons come from the stored explanation.
+    assert "email 100%" in html and "phone 100%" in html
+
+
+def test_it_returns_only_the_results_to_htmx(reviewer, three_pairs):
+    response = reviewer.get(URL, {"reason": "nickname"}, headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "<html" not in html
+    assert html.lstrip().startswith('<section id="queue-results"')
+    assert pair_ids(html) == [three_pairs[1].pk]
+
+
+def test_a_history_restore_gets_the_whole_page(reviewer, three_pairs):
+    response = reviewer.get(URL, headers={"HX-Request": "true", "HX-History-Restore-Request": "true"})
+    assert "<html" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"band": "90"}, [0]),
+        ({"band": "75"}, [1]),
+        ({"band": "0"}, [2]),
+        ({"reason": "same_phone"}, [0]),
+        ({"reason": "same_email"}, [0]),
+        ({"reason": "nickname"}, [1]),
+        ({"q": "cyrus"}, [2]),
+        ({"q": "BO.3@example"}, [1]),
+        ({"q": "0004"}, [1]),  # a CRM id, however it is spelt
+    ],
+)
+def test_it_filters_and_searches(reviewer, three_pairs, params, expected):
+    response = reviewer.get(URL, params)
+    assert response.status_code == 200
+    assert pair_ids(response.content.decode()) == [three_pairs[i].pk for i in expected]
+
+
+def test_it_filters_on_active_subscriptions(reviewer, three_pairs):
+    three_pairs[2].customer_b.active_subscriptions = 1
+    three_pairs[2].customer_b.save()
+    assert pair_ids(reviewer.get(URL, {"subscription": "yes"}).content.decode()) == [three_pairs[2].pk]
+    assert pair_ids(reviewer.get(URL, {"subscription": "no"}).content.decode()) == [p.pk for p in three_pairs[:2]]
+
+
+def test_it_leaves_out_decided_pairs(reviewer, three_pairs):
+    CandidatePair.objects.filter(pk=three_pairs[0].pk).update(state=CandidatePair.State.REJECTED)
+    CandidatePair.objects.filter(pk=three_pairs[1].pk).update(state=CandidatePair.State.MERGED)
+    assert pair_ids(reviewer.get(URL).content.decode()) == [three_pairs[2].pk]
+
+
+@pytest.mark.parametrize(
+    ("params", "problem"),
+    [
+        ({"band": "99"}, "Score: Select a valid choice"),
+        ({"reason": "same_shoes"}, "Reason: Select a valid choice"),
+        ({"after": "p:nan:3"}, "not a position in the queue"),
+        ({"after": "garbage"}, "not a position in the queue"),
+        ({"per_page": "1000"}, "Per page: Select a valid choice"),
+        ({"q": "x" * 101}, "Search: Ensure this value has at most 100 characters"),
+    ],
+)
+def test_it_refuses_bad_filters_with_a_reason(reviewer, three_pairs, params, problem):
+    response = reviewer.get(URL, params)
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert 'id="queue-filter-errors"' in html
+    assert problem in html
+    assert pair_ids(html) == []
+
+
+def test_it_pages_by_keyset_and_the_next_link_carries_the_filters(reviewer, db):
+    people = [customer(str(n)) for n in range(1, 62)]
+    pairs = [pair(people[0], people[n], score=100 - n) for n in range(1, 61)]
+    first = reviewer.get(URL, {"reason": "same_email"}).content.decode()
+    assert pair_ids(first) == [p.pk for p in pairs[:25]]
+    next_link = re.search(r'href="(\?[^"]*after=[^"]+)" hx-get', first).group(1).replace("&amp;", "&")
+    assert "reason=same_email" in next_link
+    second = reviewer.get(URL + next_link).content.decode()
+    assert pair_ids(second) == [p.pk for p in pairs[25:50]]
+    third = reviewer.get(URL + re.search(r'href="(\?[^"]*after=[^"]+)" hx-get', second).group(1).replace("&amp;", "&"))
+    assert pair_ids(third.content.decode()) == [p.pk for p in pairs[50:]]
+    assert "End of the queue" in third.content.decode()
+
+
+def test_equal_scores_are_neither_skipped_nor_repeated_across_pages(reviewer, db):
+    people = [customer(str(n)) for n in range(1, 32)]
+    pairs = [pair(people[0], people[n], score=88.0) for n in range(1, 31)]
+    first = reviewer.get(URL).content.decode()
+    cursor = re.search(r'after=([^"&]+)', first).group(1)
+    second = reviewer.get(URL, {"after": cursor.replace("%3A", ":")}).content.decode()
+    assert pair_ids(first) + pair_ids(second) == [p.pk for p in pairs]
+
+
+def test_the_query_count_does_not_grow_with_the_page_size(reviewer, db):
+    people = [customer(str(n)) for n in range(1, 202)]
+    for n in range(1, 201):
+        pair(people[n - 1], people[n], score=50 + n / 10)
+    counts = {}
+    for size in (25, 100):
+        with CaptureQueriesContext(connection) as queries:
+            response = reviewer.get(URL, {"per_page": size, "reason": "same_email"})
+        assert len(pair_ids(response.content.decode())) == size
+        counts[size] = len(queries)
+    assert counts[25] == counts[100]
+
+
+def test_a_reviewers_skipped_pairs_come_last_for_that_reviewer_only(client, alice, three_pairs, django_user_model):
+    from django.contrib.auth.models import Group
+
+    PairSkip.objects.create(pair=three_pairs[0], user=alice)
+    client.force_login(alice)
+    html = client.get(URL).content.decode()
+    assert pair_ids(html) == [three_pairs[1].pk, three_pairs[2].pk, three_pairs[0].pk]
+    assert "skipped by you" in html
+    other = django_user_model.objects.create_user("dora", password="x")
+    other.groups.add(Group.objects.get(name="Reviewers"))
+    client.force_login(other)
+    assert pair_ids(client.get(URL).content.decode()) == [p.pk for p in three_pairs]
+
+
+def test_paging_crosses_from_fresh_to_skipped_pairs(reviewer, alice, db):
+    people = [customer(str(n)) for n in range(1, 32)]
+    pairs = [pair(people[0], people[n], score=100 - n) for n in range(1, 31)]
+    for skipped in pairs[:3]:
+        PairSkip.objects.create(pair=skipped, user=alice)
+    first = reviewer.get(URL).content.decode()
+    cursor = re.search(r'after=([^"&]+)', first).group(1).replace("%3A", ":")
+    second = reviewer.get(URL, {"after": cursor}).content.decode()
+    assert pair_ids(first) + pair_ids(second) == [p.pk for p in pairs[3:]] + [p.pk for p in pairs[:3]]
+
+
+def test_people_without_the_review_permission_are_refused(client, bob, charlie, three_pairs):
+    for person in (bob, charlie):
+        client.force_login(person)
+        assert client.get(URL).status_code == 403
+        assert client.get(URL, headers={"HX-Request": "true"}).status_code == 403
+
+
+def test_it_sends_anonymous_visitors_to_the_login(client, three_pairs):
+    response = client.get(URL)
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
+
+
+def test_a_superuser_may_review(client, django_user_model, three_pairs):
+    admin = django_user_model.objects.create_superuser("root", "root@example.org", "x")
+    client.force_login(admin)
+    assert client.get(URL).status_code == 200
