@@ -159,6 +159,7 @@ def do_scan(*, full: bool = False, big_run: bool = False, on_progress: Progress 
         del fields
         progress("matching", int(result.stats["records"]), int(result.stats["records"]))
         _beat(scan)
+        scan.engine_stats = result.stats  # not stored: for the command's verbose line
         scan.customers_scanned = int(result.stats["records"])
         scan.candidate_pairs = int(result.stats["candidate_pairs"])
         scan.state_token = uuid.uuid4().hex

@@ -7,6 +7,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from mergeassist.review.management.commands.scan_csv import engine_summary
 from mergeassist.review.scan import ScanAlreadyRunning, do_scan
 
 
@@ -38,6 +39,8 @@ class Command(BaseCommand):
             f"{scan.pairs_retired:,} retired, {scan.pairs_kept_decided:,} already decided kept as they were; "
             f"{scan.clusters:,} clusters (threshold {scan.threshold:g}) in {self._elapsed(scan):.1f} s."
         )
+        if int(options.get("verbosity", 1)) >= 2 and getattr(scan, "engine_stats", None):
+            self.stdout.write(engine_summary(scan.engine_stats))
 
     @staticmethod
     def _elapsed(scan) -> float:
