@@ -71,6 +71,8 @@ MERGEASSIST_CRM_BACKOFF = envfloat("MERGEASSIST_CRM_BACKOFF", "0.5")
 MERGEASSIST_SANDBOX = envbool("MERGEASSIST_SANDBOX", "true" if DEBUG else "false")
 # The default region for phone numbers typed without a country code.
 MERGEASSIST_PHONE_REGION = os.getenv("MERGEASSIST_PHONE_REGION", "US")
+# Where the scan keeps the engine's state between scans, for incremental scans (a cache: safe to delete).
+MERGEASSIST_SCAN_CACHE_DIR = Path(os.getenv("MERGEASSIST_SCAN_CACHE_DIR", str(BASE_DIR / "var" / "scan-cache")))
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -25,6 +25,12 @@ def fast_password_hashing(settings) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def scan_cache_per_test(settings, tmp_path_factory) -> None:
+    # Each test's database starts empty: an engine state cached by another test must not be found.
+    settings.MERGEASSIST_SCAN_CACHE_DIR = tmp_path_factory.mktemp("scan-cache")
+
+
 @pytest.fixture
 def alice(db) -> User:
     user = User.objects.create_user("alice", "alice@example.org", PASSWORD)

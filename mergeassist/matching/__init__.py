@@ -7,11 +7,15 @@ See docs/matching.md for how it works and how the defaults were measured.
 
 from .clusters import Cluster
 from .columns import CodedValues
-from .csvio import read_records_csv, write_pairs_csv
-from .engine import MatchResult, ScoredPair, find_duplicates, find_duplicates_in_columns, normalise_record
+from .csvio import read_columns_csv, read_records_csv, write_pairs_csv
+from .engine import (
+    MatchResult, RunState, ScoredPair, compact_explanation, find_duplicates, find_duplicates_in_columns, normalise_record,
+    run_full, run_incremental,
+)
 from .records import DEFAULT_THRESHOLD, DEFAULT_WEIGHTS, FieldRule, MatchConfig, Record
 
 __all__ = [
     "Cluster", "CodedValues", "DEFAULT_THRESHOLD", "DEFAULT_WEIGHTS", "FieldRule", "MatchConfig", "MatchResult",
-    "Record", "ScoredPair", "find_duplicates", "find_duplicates_in_columns", "normalise_record", "read_records_csv", "write_pairs_csv",
+    "Record", "RunState", "ScoredPair", "compact_explanation", "find_duplicates", "find_duplicates_in_columns", "normalise_record",
+    "read_columns_csv", "read_records_csv", "run_full", "run_incremental", "write_pairs_csv",
 ]

@@ -165,9 +165,13 @@ def _metaphone(word: str) -> str:
     return jellyfish.metaphone(word)
 
 
-def candidate_pairs(columns: Columns, max_block_size: int, window: int) -> tuple[np.ndarray, np.ndarray, BlockingStats]:
-    """(rows_a, rows_b) of every candidate pair, rows_a < rows_b, without duplicates."""
+def candidate_pairs(columns: Columns, max_block_size: int, window: int, live_records: int | None = None) -> tuple[np.ndarray, np.ndarray, BlockingStats]:
+    """(rows_a, rows_b) of every candidate pair, rows_a < rows_b, without duplicates.
+
+    `live_records`: how many rows are records (an incremental run keeps rows of records that
+    are gone, all missing); the keys used depend on it, not on the row count."""
     size = columns.size
+    records = size if live_records is None else live_records
     rows = np.arange(size, dtype=np.int64)
     stats = BlockingStats()
 
@@ -220,7 +224,7 @@ def candidate_pairs(columns: Columns, max_block_size: int, window: int) -> tuple
     # Windows over names are a safety net for typos in both names (FEBRL needs them); past
     # FULL_NAME_WINDOW_UP_TO records the identity keys carry recall, and half a window halves
     # the millions of candidates that the name windows add.
-    name_window = window if size <= FULL_NAME_WINDOW_UP_TO else max(1, window // 2)
+    name_window = window if records <= FULL_NAME_WINDOW_UP_TO else max(1, window // 2)
 
     # (name, keys, order inside a block, cap). Identity keys (email, phone, address) get the full
     # cap; name and place keys are shared by many strangers, so they get a quarter of it.
@@ -236,7 +240,7 @@ def candidate_pairs(columns: Columns, max_block_size: int, window: int) -> tuple
         ("first+city", lambda: _combine(first, city), last_rank, name_cap),
         ("last+city", lambda: _combine(last, city), first_rank, name_cap),
     ]
-    small = size <= FULL_NAME_WINDOW_UP_TO
+    small = records <= FULL_NAME_WINDOW_UP_TO
     if small:
         # Safety nets for records with typos in both names and the house number (FEBRL2: +1.5
         # points of recall). At a million synthetic records they add 2.3M of the 5.1M candidates

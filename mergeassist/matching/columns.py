@@ -477,15 +477,18 @@ def _field(fields: FieldValues, name: str, size: int) -> RawValues:
     return values
 
 
-def normalise_columns(fields: FieldValues, size: int, region: str = "US") -> Columns:
+def normalise_columns(fields: FieldValues, size: int, region: str = "US", allow_fork: bool = False) -> Columns:
     """Every record's fields, normalised and coded. `fields` maps a `Record` attribute name to
-    its values in record order; a field left out counts as missing everywhere."""
+    its values in record order; a field left out counts as missing everywhere.
+
+    `allow_fork`: from PARALLEL_FROM records, let a forked helper code half the fields (only for
+    processes that exist to run the engine: see `find_duplicates_in_columns`'s `big_run`)."""
     unknown = set(fields) - set(MATCHED_FIELDS) - {"id", "country"}
     if unknown:
         raise ValueError(f"unknown field(s) {sorted(unknown)}; known: {sorted(MATCHED_FIELDS)}")
     # With a helper, every raw value is packed before the fork: after it, reading one of the
     # caller's str objects writes its reference count and makes the kernel copy its page.
-    parallel = _helper_possible(size)
+    parallel = allow_fork and _helper_possible(size)
     raw_values: dict[str, str | RawValues] = {
         name: _pack(_field(fields, name, size)) if parallel else _field(fields, name, size) for name in MATCHED_FIELDS
     }
@@ -517,3 +520,59 @@ def normalise_columns(fields: FieldValues, size: int, region: str = "US") -> Col
         state=theirs.state,
         zip=theirs.zip,
     )
+
+
+# The plain coded columns of `Columns`, as attribute names.
+_PLAIN_COLUMNS: tuple[str, ...] = ("first", "last", "email", "phone", "company", "street", "house", "unit", "city", "state", "zip")
+
+
+def _merge_vocab(column: Column, patch: Column, rows: np.ndarray) -> None:
+    """Give `rows` of `column` the values `patch` holds for them (patch row k is rows[k]),
+    coding a value already in the vocabulary with its code and appending the new ones."""
+    vocab = column.vocab.tolist()
+    index = {value: code for code, value in enumerate(vocab)}
+    setdefault = index.setdefault
+    table = np.array([setdefault(value, len(index)) for value in patch.vocab.tolist()], dtype=np.int32)
+    if len(index) > len(vocab):
+        grown = np.empty(len(index), dtype=object)
+        grown[:] = list(index)
+        column.vocab = grown
+    column.codes[rows] = table[patch.codes]
+
+
+def patch_columns(columns: Columns, size: int, rows: np.ndarray, fields: FieldValues, gone: np.ndarray, region: str = "US") -> None:
+    """Bring normalised columns up to date in place: `size` rows from now on (new rows at the
+    end), `rows` given the values in `fields` (in that order), rows where `gone` is True made
+    missing in every field, so that they pair with nothing.
+
+    Coding the changed rows and merging them in gives the columns a full `normalise_columns`
+    would give, up to the numbering of codes (which only equality reads) and vocabulary entries
+    no row uses any more (which pair with nothing).
+    """
+    grow = size - columns.size
+    if grow < 0:
+        raise ValueError(f"columns have {columns.size} rows; they cannot shrink to {size}")
+    for name in _PLAIN_COLUMNS:
+        column = getattr(columns, name)
+        if grow:
+            column.codes = np.concatenate([column.codes, np.zeros(grow, dtype=column.codes.dtype)])
+    columns.size = size
+    if rows.size:
+        patch = normalise_columns(fields, rows.size, region)
+        old_emails, old_phones = len(columns.email.vocab), len(columns.phone.vocab)
+        for name in _PLAIN_COLUMNS:
+            _merge_vocab(getattr(columns, name), getattr(patch, name), rows)
+        words, families = _Coder(), _Coder()
+        columns.first.names = _name_features(columns.first.vocab, words, families)
+        columns.last.names = _name_features(columns.last.vocab, words, families)
+        if len(columns.email.vocab) > old_emails:
+            columns.email_parts, columns.email_shared = _email_parts(columns.email.vocab)
+        if len(columns.phone.vocab) > old_phones:
+            added = columns.phone.vocab[old_phones:].tolist()
+            columns.phone_digits = np.concatenate(
+                [columns.phone_digits, np.array([int(value[1:]) if value else 0 for value in added], dtype=np.int64)]
+            )
+    gone_rows = np.flatnonzero(np.asarray(gone, dtype=bool)[:size])
+    for name in _PLAIN_COLUMNS:
+        getattr(columns, name).codes[gone_rows] = 0
+    columns.cache.clear()

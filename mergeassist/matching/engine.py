@@ -6,8 +6,9 @@ import ctypes
 import gc
 import os
 import time
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from collections.abc import Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -15,7 +16,8 @@ import numpy as np
 from . import normalise as n
 from .blocking import candidate_pairs
 from .clusters import Cluster, build_clusters
-from .columns import Columns, FieldValues, fields_of_records, normalise_columns
+from .columns import Columns, FieldValues, fields_of_records, normalise_columns, patch_columns
+from mergeassist.crm.ids import id_sort_key  # plain Python, no Django: see _id_order
 from .records import FieldRule, MatchConfig
 from .scoring import FIELD_ORDER, PairSimilarities, compare_pairs, field_points
 
@@ -25,74 +27,112 @@ MAX_SCORING_THREADS = 4
 
 
 class _Explainer:
-    """Holds what explanations need, so they are built only for pairs someone looks at."""
+    """Holds what explanations need, so they are built only for pairs someone looks at.
+
+    `explain_rows` explains many pairs with one call of the scoring code (`compare_pairs` and
+    `field_points` over arrays, as scoring does), so the cost per pair is building its dicts;
+    `explain` is the same for one pair.
+    """
 
     def __init__(self, columns: Columns, rules: dict[str, FieldRule]) -> None:
         self.columns = columns
         self.rules = rules
 
-    def _row(self, name: str, value_a: str, value_b: str, similarity: float | None, points: dict[str, np.ndarray], note: str) -> dict[str, Any]:
-        return {
-            "field": name,
-            "value_a": value_a,
-            "value_b": value_b,
-            "similarity": similarity,
-            "weight": self.rules[name].weight,
-            "points": round(float(points[name][0]), 2),
-            "note": note,
-        }
-
     def explain(self, row_a: int, row_b: int) -> list[dict[str, Any]]:
-        rows_a, rows_b = np.array([row_a]), np.array([row_b])
+        return self.explain_rows(np.array([row_a], dtype=np.int64), np.array([row_b], dtype=np.int64))[0]
+
+    def explain_rows(self, rows_a: np.ndarray, rows_b: np.ndarray) -> list[list[dict[str, Any]]]:
+        """One explanation per pair (rows_a[k], rows_b[k]), as `explain` gives it."""
+        rows_a, rows_b = np.asarray(rows_a, dtype=np.int64), np.asarray(rows_b, dtype=np.int64)
+        if rows_a.size == 0:
+            return []
         similarity = compare_pairs(self.columns, rows_a, rows_b, self.rules)
-        points = field_points(similarity, self.rules)
-        swapped = bool(similarity.names_swapped[0])
-        values = _field_values(self.columns, row_a, row_b, swapped)
-        explanation: list[dict[str, Any]] = []
-        for name in FIELD_ORDER:
-            value_a, value_b = values[name]
-            raw = float(similarity.by_field[name][0])
-            notes: list[str] = []
-            if name in ("first_name", "last_name") and swapped:
-                notes.append("first and last name swapped")
-            if name == "first_name" and similarity.nickname[0]:
-                notes.append("nickname")
-            if name == "email" and similarity.shared_mailbox[0]:
-                notes.append("shared mailbox: weak evidence")
-            if raw != raw:  # NaN: missing on one side or both
-                notes.append("missing")
-            explanation.append(self._row(name, value_a, value_b, None if raw != raw else round(raw, 3), points, "; ".join(notes)))
-        # Rows that are not fields: evidence that only shows in a combination of fields.
-        if similarity.different_person[0]:
-            note = "first name and a personal email or the last name both differ: a different person"
-        else:
-            note = ""
-        explanation.append(self._row("different_person", "", "", None, points, note))
-        note = "email, phone and address: two or more differ, none agrees" if similarity.contact_conflict[0] else ""
-        explanation.append(self._row("contact_conflict", "", "", None, points, note))
-        note = "nothing but the name agrees" if points["name_only"][0] < 0 else ""
-        explanation.append(self._row("name_only", "", "", None, points, note))
-        return explanation
+        points = {name: value.tolist() for name, value in field_points(similarity, self.rules).items()}
+        swapped = similarity.names_swapped
+        values = _field_values_of_rows(self.columns, rows_a, rows_b, swapped)
+        raw = {name: similarity.by_field[name].tolist() for name in FIELD_ORDER}
+        swapped_list = swapped.tolist()
+        nickname = similarity.nickname.tolist()
+        shared = similarity.shared_mailbox.tolist()
+        different = similarity.different_person.tolist()
+        conflict = similarity.contact_conflict.tolist()
+        weights = {name: rule.weight for name, rule in self.rules.items()}
+        explanations: list[list[dict[str, Any]]] = []
+        for k in range(rows_a.size):
+            explanation: list[dict[str, Any]] = []
+            for name in FIELD_ORDER:
+                value_a, value_b = values[name]
+                similar = raw[name][k]
+                notes: list[str] = []
+                if swapped_list[k] and name in ("first_name", "last_name"):
+                    notes.append("first and last name swapped")
+                if name == "first_name" and nickname[k]:
+                    notes.append("nickname")
+                if name == "email" and shared[k]:
+                    notes.append("shared mailbox: weak evidence")
+                if similar != similar:  # NaN: missing on one side or both
+                    notes.append("missing")
+                explanation.append(
+                    {
+                        "field": name,
+                        "value_a": value_a[k],
+                        "value_b": value_b[k],
+                        "similarity": None if similar != similar else round(similar, 3),
+                        "weight": weights[name],
+                        "points": round(points[name][k], 2),
+                        "note": "; ".join(notes),
+                    }
+                )
+            # Rows that are not fields: evidence that only shows in a combination of fields.
+            for name, note in (
+                ("different_person", "first name and a personal email or the last name both differ: a different person" if different[k] else ""),
+                ("contact_conflict", "email, phone and address: two or more differ, none agrees" if conflict[k] else ""),
+                ("name_only", "nothing but the name agrees" if points["name_only"][k] < 0 else ""),
+            ):
+                explanation.append(
+                    {"field": name, "value_a": "", "value_b": "", "similarity": None, "weight": weights[name],
+                     "points": round(points[name][k], 2), "note": note}
+                )
+            explanations.append(explanation)
+        return explanations
 
 
-def _field_values(columns: Columns, row_a: int, row_b: int, swapped: bool) -> dict[str, tuple[str, str]]:
-    first_b = columns.last.value(row_b) if swapped else columns.first.value(row_b)
-    last_b = columns.first.value(row_b) if swapped else columns.last.value(row_b)
+def compact_explanation(explanation: list[dict[str, Any]]) -> str:
+    """A short form of an explanation for files: `field similarity points` for every row that
+    adds or takes points or carries a note, e.g. `email 1.0 +288; phone 0.8 -10.1; name_only -65`."""
+    parts: list[str] = []
+    for row in explanation:
+        points, note, similarity = row["points"], row["note"], row["similarity"]
+        if not points and (not note or note == "missing"):
+            continue
+        text = row["field"] if similarity is None else f"{row['field']} {similarity:g}"
+        text += f" {points:+g}"
+        if note and note != "missing":
+            text += f" ({note})"
+        parts.append(text)
+    return "; ".join(parts)
 
-    def address(row: int) -> str:
-        unit = columns.unit.value(row)
-        return columns.street.value(row) + (f" #{unit}" if unit else "")
+
+def _field_values_of_rows(columns: Columns, rows_a: np.ndarray, rows_b: np.ndarray, swapped: np.ndarray) -> dict[str, tuple[list[str], list[str]]]:
+    first_b = np.where(swapped, columns.last.strings(rows_b), columns.first.strings(rows_b))
+    last_b = np.where(swapped, columns.first.strings(rows_b), columns.last.strings(rows_b))
+
+    def address(rows: np.ndarray) -> list[str]:
+        return [street + (f" #{unit}" if unit else "") for street, unit in zip(columns.street.strings(rows).tolist(), columns.unit.strings(rows).tolist())]
+
+    def pair(column) -> tuple[list[str], list[str]]:
+        return column.strings(rows_a).tolist(), column.strings(rows_b).tolist()
 
     return {
-        "first_name": (columns.first.value(row_a), first_b),
-        "last_name": (columns.last.value(row_a), last_b),
-        "email": (columns.email.value(row_a), columns.email.value(row_b)),
-        "phone": (columns.phone.value(row_a), columns.phone.value(row_b)),
-        "company": (columns.company.value(row_a), columns.company.value(row_b)),
-        "address": (address(row_a), address(row_b)),
-        "city": (columns.city.value(row_a), columns.city.value(row_b)),
-        "zip": (columns.zip.value(row_a), columns.zip.value(row_b)),
-        "state": (columns.state.value(row_a), columns.state.value(row_b)),
+        "first_name": (columns.first.strings(rows_a).tolist(), first_b.tolist()),
+        "last_name": (columns.last.strings(rows_a).tolist(), last_b.tolist()),
+        "email": pair(columns.email),
+        "phone": pair(columns.phone),
+        "company": pair(columns.company),
+        "address": (address(rows_a), address(rows_b)),
+        "city": pair(columns.city),
+        "zip": pair(columns.zip),
+        "state": pair(columns.state),
     }
 
 
@@ -153,6 +193,25 @@ class MatchResult:
         self._explainer = explainer
         self._pairs: list[ScoredPair] | None = None
 
+    def explanations(self, indexes: np.ndarray | Sequence[int]) -> list[list[dict[str, Any]]]:
+        """The explanations of the reported pairs at `indexes`, built in one vectorised pass."""
+        indexes = np.asarray(indexes, dtype=np.int64)
+        return self._explainer.explain_rows(self.rows_a[indexes], self.rows_b[indexes])
+
+    def explained_pairs(self, *, only_matches: bool = False, chunk: int = 20_000) -> Iterator[ScoredPair]:
+        """The pairs (or only the matches), best first, with their explanations built a chunk at a
+        time in bulk: for writing them all out without paying one scoring call per pair, and
+        without holding every explanation in memory at once."""
+        pairs = self.pairs
+        indexes = np.flatnonzero(self.is_match) if only_matches else np.arange(len(pairs))
+        for start in range(0, indexes.size, chunk):
+            part = indexes[start : start + chunk]
+            for index, explanation in zip(part.tolist(), self.explanations(part)):
+                pair = pairs[index]
+                pair._explanation = explanation
+                yield pair
+                pair._explanation = None  # written out: let it go
+
     @property
     def pairs(self) -> list[ScoredPair]:
         if self._pairs is None:
@@ -167,23 +226,35 @@ class MatchResult:
 
 
 def _id_order(ids: list[str]) -> np.ndarray:
-    """Rank of each id: numeric order when every id is made of digits, else text order."""
+    """Rank of each id in `mergeassist.crm.ids.id_sort_key` order (numeric ids first, as numbers;
+    others after them, as text): the order the review's pair keys use, so `id_a` is the id that
+    comes first in a CandidatePair key. Any id is accepted ("¹" sorts as text).
+    """
     order: np.ndarray | list[int]
-    if ids and all(value.isdigit() for value in ids):
+    joined = "".join(ids)
+    # Fast path: every id is ASCII digits without a leading zero, so its number orders it alone.
+    if ids and joined.isascii() and joined.isdigit() and all(ids) and not any(value[0] == "0" and len(value) > 1 for value in ids):
         try:
             order = np.argsort(np.fromiter(map(int, ids), dtype=np.int64, count=len(ids)), kind="stable")
         except OverflowError:  # ids longer than 18 digits
-            numbers = [int(value) for value in ids]
-            order = sorted(range(len(ids)), key=numbers.__getitem__)
+            keys = [id_sort_key(value) for value in ids]
+            order = sorted(range(len(ids)), key=keys.__getitem__)
     else:
-        order = sorted(range(len(ids)), key=ids.__getitem__)
+        keys = [id_sort_key(value) for value in ids]
+        order = sorted(range(len(ids)), key=keys.__getitem__)
     ranks = np.empty(len(ids), dtype=np.int64)
     ranks[order] = np.arange(len(ids))
     return ranks
 
 
-def _release_freed_memory() -> None:
-    """Hand freed heap pages back to the OS (glibc keeps them after big numpy temporaries)."""
+def _release_freed_memory(big_run: bool) -> None:
+    """Hand freed heap pages back to the OS (glibc keeps them after big numpy temporaries).
+
+    Only in a big run (see `big_run`): trimming the allocator is a process-wide act that a web or
+    worker process did not ask for.
+    """
+    if not big_run:
+        return
     try:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):  # not glibc: nothing to do
@@ -230,52 +301,149 @@ def score_candidates(columns: Columns, rows_a: np.ndarray, rows_b: np.ndarray, r
     return scores
 
 
-def find_duplicates(records: Sequence[Any], config: MatchConfig | None = None) -> MatchResult:
+def find_duplicates(records: Sequence[Any], config: MatchConfig | None = None, *, big_run: bool = False) -> MatchResult:
     """Pairs of records that look like one customer, scored and explained, and their clusters.
 
     Records need the attributes of `Record` (missing ones count as empty). Pairs scoring at least
     `config.report_floor` are returned, best first; those at or above `config.threshold` are
-    matches and form the clusters.
+    matches and form the clusters. `big_run`: see `find_duplicates_in_columns`.
     """
     ids = [str(record.id) for record in records]
-    return find_duplicates_in_columns(ids, fields_of_records(records), config)
+    return find_duplicates_in_columns(ids, fields_of_records(records), config, big_run=big_run)
 
 
-def find_duplicates_in_columns(ids: Sequence[str], fields: FieldValues, config: MatchConfig | None = None) -> MatchResult:
+def find_duplicates_in_columns(ids: Sequence[str], fields: FieldValues, config: MatchConfig | None = None, *, big_run: bool = False) -> MatchResult:
     """`find_duplicates` for data that is already column-wise (a query's value lists, a file).
 
     `fields` maps `Record` attribute names to one value per id, in the order of `ids`; a field
     left out is missing for everyone. Saves building a million record objects only to take
     them apart again.
+
+    `big_run` is for processes that exist to run the engine (`manage.py scan`, `scan_csv`, the
+    benchmarks). It lets the run act on the whole process, as a web or worker process would
+    not want: the garbage collector is paused during the run (and put back as it was), freed
+    heap pages are handed back to the OS between stages, and from 100,000 records a forked
+    helper process normalises half the columns. Without it the engine leaves the process as
+    it found it: threads only, joined before it returns.
     """
+    return run_full(ids, fields, config or MatchConfig(), big_run=big_run)[0]
+
+
+@contextmanager
+def _collector_paused(big_run: bool) -> Iterator[None]:
     # The run allocates millions of objects (normalised values, pairs, clusters) and no reference
     # cycles; with the collector on, each allocation burst re-walks every object the caller holds.
     was_enabled = gc.isenabled()
-    gc.disable()
+    if big_run:
+        gc.disable()
     try:
-        return _find_duplicates([str(value) for value in ids], fields, config or MatchConfig())
+        yield
     finally:
         if was_enabled:
             gc.enable()
 
 
-def _find_duplicates(ids: list[str], fields: FieldValues, config: MatchConfig) -> MatchResult:
-    timings: dict[str, float] = {}
-    started = time.perf_counter()
+class RunState:
+    """What a run leaves for the next one to start from (`run_incremental`): the normalised
+    columns, and every candidate pair with its score (codes `row_a << 32 | row_b`, row_a < row_b,
+    sorted). Picklable; the scan keeps it between runs."""
 
-    columns = normalise_columns(fields, len(ids), config.phone_region)
-    timings["normalise_s"] = time.perf_counter() - started
+    def __init__(self, columns: Columns, candidates: np.ndarray, scores: np.ndarray) -> None:
+        self.columns = columns
+        self.candidates = candidates
+        self.scores = scores
 
-    mark = time.perf_counter()
-    rows_a, rows_b, blocking = candidate_pairs(columns, config.max_block_size, config.window)
-    timings["blocking_s"] = time.perf_counter() - mark
-    _release_freed_memory()
+    def __getstate__(self) -> dict[str, Any]:
+        self.columns.cache.clear()  # derived tables, rebuilt on use
+        return {"columns": self.columns, "candidates": self.candidates, "scores": self.scores}
 
-    mark = time.perf_counter()
-    scores = score_candidates(columns, rows_a, rows_b, config.rules)
-    timings["scoring_s"] = time.perf_counter() - mark
-    _release_freed_memory()
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.columns, self.candidates, self.scores = state["columns"], state["candidates"], state["scores"]
 
+
+_ROW_SHIFT = np.int64(32)
+
+
+def _pair_codes(rows_a: np.ndarray, rows_b: np.ndarray) -> np.ndarray:
+    return (rows_a.astype(np.int64) << _ROW_SHIFT) | rows_b.astype(np.int64)
+
+
+def run_full(ids: Sequence[str], fields: FieldValues, config: MatchConfig, *, big_run: bool = False) -> tuple[MatchResult, RunState]:
+    """`find_duplicates_in_columns`, plus the state an incremental run starts from."""
+    with _collector_paused(big_run):
+        ids = [str(value) for value in ids]
+        timings: dict[str, float] = {}
+        started = time.perf_counter()
+        columns = normalise_columns(fields, len(ids), config.phone_region, allow_fork=big_run)
+        timings["normalise_s"] = time.perf_counter() - started
+
+        mark = time.perf_counter()
+        rows_a, rows_b, blocking = candidate_pairs(columns, config.max_block_size, config.window)
+        timings["blocking_s"] = time.perf_counter() - mark
+        _release_freed_memory(big_run)
+
+        mark = time.perf_counter()
+        scores = score_candidates(columns, rows_a, rows_b, config.rules)
+        timings["scoring_s"] = time.perf_counter() - mark
+        _release_freed_memory(big_run)
+        result = _finish(ids, columns, rows_a, rows_b, scores, blocking, config, timings, started, len(ids))
+        state = RunState(columns, _pair_codes(rows_a, rows_b), scores)
+        return result, state
+
+
+def run_incremental(
+    state: RunState, ids: Sequence[str], live: np.ndarray, changed_rows: np.ndarray, changed_fields: FieldValues, config: MatchConfig
+) -> tuple[MatchResult, RunState]:
+    """The result a full run would give, from the state of an earlier run and the rows changed since.
+
+    `ids` names every row of the state and any new rows after them (len(ids) >= state rows);
+    `live[row]` is False for records no longer there (they pair with nothing); `changed_rows`
+    are the rows whose values are new or changed (new rows among them), and `changed_fields`
+    their values in that order. Only those rows are normalised again. Blocking is run over all
+    rows (a window over a big block reaches different neighbours when one member changes, so
+    only full blocking gives the full run's candidates), and only candidates that involve a
+    changed row or were not candidates before are scored; the rest keep their scores.
+    """
+    with _collector_paused(False):
+        ids = [str(value) for value in ids]
+        timings: dict[str, float] = {}
+        started = time.perf_counter()
+        columns = state.columns
+        changed_rows = np.asarray(changed_rows, dtype=np.int64)
+        patch_columns(columns, len(ids), changed_rows, changed_fields, ~np.asarray(live, dtype=bool), config.phone_region)
+        timings["normalise_s"] = time.perf_counter() - started
+
+        mark = time.perf_counter()
+        live_count = int(np.count_nonzero(live))
+        rows_a, rows_b, blocking = candidate_pairs(columns, config.max_block_size, config.window, live_records=live_count)
+        timings["blocking_s"] = time.perf_counter() - mark
+
+        mark = time.perf_counter()
+        codes = _pair_codes(rows_a, rows_b)
+        changed = np.zeros(len(ids), dtype=bool)
+        changed[changed_rows] = True
+        if state.candidates.size:
+            position = np.minimum(np.searchsorted(state.candidates, codes), state.candidates.size - 1)
+            known = state.candidates[position] == codes
+        else:
+            position = np.zeros(codes.size, dtype=np.int64)
+            known = np.zeros(codes.size, dtype=bool)
+        rescore = ~known | changed[rows_a] | changed[rows_b]
+        scores = np.empty(codes.size, dtype=np.float32)
+        scores[~rescore] = state.scores[position[~rescore]]
+        todo = np.flatnonzero(rescore)
+        if todo.size:
+            scores[todo] = score_candidates(columns, rows_a[todo], rows_b[todo], config.rules)
+        timings["scoring_s"] = time.perf_counter() - mark
+        result = _finish(ids, columns, rows_a, rows_b, scores, blocking, config, timings, started, live_count)
+        result.stats["rescored_pairs"] = int(todo.size)
+        return result, RunState(columns, codes, scores)
+
+
+def _finish(
+    ids: list[str], columns: Columns, rows_a: np.ndarray, rows_b: np.ndarray, scores: np.ndarray, blocking: Any,
+    config: MatchConfig, timings: dict[str, float], started: float, records: int,
+) -> MatchResult:
     mark = time.perf_counter()
     reported = np.flatnonzero(scores >= config.report_floor)
     reported = reported[np.argsort(-scores[reported], kind="stable")]
@@ -291,7 +459,7 @@ def _find_duplicates(ids: list[str], fields: FieldValues, config: MatchConfig) -
     timings["total_s"] = time.perf_counter() - started
 
     stats: dict[str, Any] = {
-        "records": len(ids),
+        "records": records,
         "candidate_pairs": int(rows_a.size),
         "candidate_pairs_by_key": blocking.pairs_by_key,
         "windowed_blocks_by_key": blocking.windowed_blocks_by_key,

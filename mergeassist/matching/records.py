@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-# The fields a record may carry, in the order of the scan_csv columns after `id`.
-RECORD_FIELDS: tuple[str, ...] = (
-    "name_first", "name_last", "email", "phone", "company_name",
-    "address1", "address2", "city", "state", "zip", "country",
-)
+# The customer fields are owned by the CRM's types (plain Python, no Django): the fields a record
+# may carry, in the order of the scan_csv columns after `id`.
+from mergeassist.crm.types import CORE_FIELDS as RECORD_FIELDS
 
 
 @dataclass(slots=True)

@@ -10,16 +10,29 @@ from mergeassist.crm.models import Customer
 
 
 class ScanRun(models.Model):
-    """One run of the duplicate scan over the snapshot."""
+    """One run of the duplicate scan over the snapshot. At most one runs at a time (`one_scan_running`)."""
 
     class Status(models.TextChoices):
         RUNNING = "running", "Running"
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
 
+    class Kind(models.TextChoices):
+        FULL = "full", "Full"
+        INCREMENTAL = "incremental", "Incremental"
+
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.FULL)
     started_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Bumped at each stage; a running scan whose heartbeat is old is presumed dead (see scan.py).
+    heartbeat_at = models.DateTimeField(default=timezone.now)
+    # Customers synced (or gone) from this moment on may be newer than what the scan read: the
+    # next incremental scan reads them again.
+    snapshot_at = models.DateTimeField(null=True, blank=True)
+    # Names the engine state the scan left in the scan cache; the next scan starts from that
+    # state only if it carries the same token (else it scans in full).
+    state_token = models.CharField(max_length=64, blank=True, default="")
     threshold = models.FloatField()
     customers_scanned = models.PositiveIntegerField(default=0)
     candidate_pairs = models.PositiveIntegerField(default=0)
@@ -27,12 +40,16 @@ class ScanRun(models.Model):
     pairs_rescored = models.PositiveIntegerField(default=0)
     pairs_retired = models.PositiveIntegerField(default=0)
     pairs_kept_decided = models.PositiveIntegerField(default=0)
+    pairs_revived = models.PositiveIntegerField(default=0)
     clusters = models.PositiveIntegerField(default=0)
     error_message = models.TextField(blank=True, default="")
 
     class Meta:
         ordering = ["-started_at"]
         get_latest_by = "started_at"
+        constraints = [
+            models.UniqueConstraint(fields=["status"], condition=models.Q(status="running"), name="one_scan_running")
+        ]
 
 
 class Cluster(models.Model):

