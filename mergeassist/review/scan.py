@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from mergeassist.crm.ids import InvalidCrmId, canonical_id, id_sort_key
 from mergeassist.crm.models import Customer
 from mergeassist.matching import DEFAULT_THRESHOLD, MatchConfig, Record, find_duplicates
 from mergeassist.review.models import CandidatePair, Cluster, ScanRun
@@ -105,15 +106,14 @@ def _save_clusters(scan: ScanRun, found: list) -> list[Cluster]:
 
 
 def pair_key_of(id_a: str, id_b: str) -> str:
-    """The order-independent key: numeric ids order as numbers, others as text."""
-    first, second = sorted((id_a, id_b), key=_id_order)
+    """The order-independent key of two customers, in their canonical ids ("041" is "41").
+
+    Raises InvalidCrmId for one customer named twice: no pair can ask to merge it into itself.
+    """
+    first, second = sorted((canonical_id(id_a), canonical_id(id_b)), key=id_sort_key)
+    if first == second:
+        raise InvalidCrmId(f"customer {first} cannot be paired with itself")
     return f"{first}|{second}"
-
-
-def _id_order(crm_id: str) -> tuple[bool, int, str]:
-    # ASCII digits only: str.isdigit() also accepts "³", which int() refuses.
-    numeric = crm_id.isascii() and crm_id.isdigit()
-    return (not numeric, int(crm_id) if numeric else 0, crm_id)
 
 
 def _apply_pair_updates(scan: ScanRun, updates: list[PairUpdate], clusters: list[Cluster]) -> None:

@@ -46,7 +46,7 @@ class FakeCrm:
         self.customers: list[CrmCustomer] = [crm_customer("1"), crm_customer("2", name_first="Bo")]
         self.total: int | None = None
         self.last_page = 1
-        self.error: CrmError | None = None
+        self.error: Exception | None = None
         self.retries = 5
         self.max_retry_after = 60.0
 
@@ -278,6 +278,21 @@ def test_it_falls_back_to_the_snapshot_when_the_crm_is_down(logged_in, settings)
     assert f"{finished:%Y-%m-%d %H:%M}" in html
     assert "ann@example.com" in html
     assert "zed@example.com" not in html
+
+
+@pytest.mark.parametrize("error", [RuntimeError("boom"), UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates"), RecursionError()])
+def test_it_falls_back_to_the_snapshot_whatever_breaks_on_the_crm_path(logged_in, crm, error, caplog):
+    crm.error = error
+    snapshot_customer("1", name_first="Ann", email="ann@example.com")
+
+    response = logged_in.get(URL)
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Something went wrong while reading the CRM's answer" in html
+    assert "ann@example.com" in html and "Showing the local snapshot" in html
+    assert "Traceback" not in html
+    assert "Customer list fell back to the snapshot after an unexpected error" in caplog.text
 
 
 def test_it_applies_search_filter_sort_and_page_to_the_snapshot(logged_in, crm):
