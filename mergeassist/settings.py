@@ -67,6 +67,11 @@ if not MERGEASSIST_CRM_API_KEY and DEBUG:
 MERGEASSIST_CRM_TIMEOUT = envfloat("MERGEASSIST_CRM_TIMEOUT", "10")
 MERGEASSIST_CRM_RETRIES = envint("MERGEASSIST_CRM_RETRIES", "5")
 MERGEASSIST_CRM_BACKOFF = envfloat("MERGEASSIST_CRM_BACKOFF", "0.5")
+# Pages and fragments (CrmClient.for_pages): a person is waiting, so a call gets this many seconds in
+# all, tries and waits included, before the page says so or falls back to the snapshot.
+MERGEASSIST_CRM_PAGE_BUDGET = envfloat("MERGEASSIST_CRM_PAGE_BUDGET", "3")
+MERGEASSIST_CRM_PAGE_TIMEOUT = envfloat("MERGEASSIST_CRM_PAGE_TIMEOUT", "2")
+MERGEASSIST_CRM_PAGE_RETRIES = envint("MERGEASSIST_CRM_PAGE_RETRIES", "1")
 # Serve the stand-in CRM under /sandbox/. Off in production unless asked for.
 MERGEASSIST_SANDBOX = envbool("MERGEASSIST_SANDBOX", "true" if DEBUG else "false")
 # The default region for phone numbers typed without a country code.

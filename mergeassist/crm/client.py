@@ -12,6 +12,22 @@ Failures are retried only where sending the request again cannot do harm:
 |                           | `CrmOutcomeUnknown`, settled by `settle_merge`, never a resend |
 
 Everything the client assumes about response bodies is in `mergeassist.crm.types` (the adapter).
+
+Two budgets, one per kind of caller; nothing else builds a client:
+
+| constructor                | for                                            | budget                     |
+|----------------------------|------------------------------------------------|----------------------------|
+| `CrmClient.for_pages()`    | a person waiting: /customers/, fragments, and  | about 3 s in all, one      |
+|                            | the review screens' previews                   | quick retry, then the page |
+|                            |                                                | says so (or falls back)    |
+| `CrmClient.for_jobs()`     | the sync, the merge itself, background tasks   | patient: 10 s a try, 5     |
+| (`from_settings()` alias)  |                                                | retries with backoff       |
+
+The review screens use `for_pages()` for previews and `for_jobs()` for the merge: a merge must
+not give up on a slow CRM half-way (a lost answer is settled, never resent).
+
+Ids are canonical (`mergeassist.crm.ids`) in every request and result, and the client refuses to
+ask the CRM to merge a customer into itself however its ids are spelt (`CrmValidationError`).
 """
 
 from __future__ import annotations
@@ -39,6 +55,7 @@ from mergeassist.crm.errors import (
     CrmUnexpectedResponse,
     CrmValidationError,
 )
+from mergeassist.crm.ids import InvalidCrmId, canonical_id, same_customer
 from mergeassist.crm.types import (
     CORE_FIELDS,
     EXPANSIONS,
@@ -54,6 +71,7 @@ from mergeassist.crm.types import (
     MergeSettlement,
     Note,
     SettlementOutcome,
+    SkippedCustomer,
     Stats,
     Subscription,
     field_update_body,
@@ -91,6 +109,7 @@ __all__ = [
     "MergeSettlement",
     "Note",
     "SettlementOutcome",
+    "SkippedCustomer",
     "Stats",
     "Subscription",
 ]
@@ -103,6 +122,8 @@ T = TypeVar("T")
 MAX_RETRY_AFTER_SECONDS = 60.0
 # The exponential backoff stops growing here, however many retries are configured.
 MAX_BACKOFF_SECONDS = 30.0
+# Under a budget, a try is not started with less time than this left.
+MIN_TRY_SECONDS = 0.25
 
 
 @dataclass(frozen=True)
@@ -163,12 +184,15 @@ class CrmClient:
         retries: int = 5,
         backoff: float = 0.5,
         max_retry_after: float = MAX_RETRY_AFTER_SECONDS,
+        budget: float | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.retries = max(0, retries)
         self.backoff = max(0.0, backoff)
         self.max_retry_after = max_retry_after
+        # Seconds one call may take in all, retries and waits included (None: only the per-try timeout).
+        self.budget = budget
         self.requests_made = 0
         self._host = _host_of(self.base_url)
         self._session = requests.Session()
@@ -186,8 +210,12 @@ class CrmClient:
         self._session.mount("https://", adapter)
 
     @classmethod
-    def from_settings(cls) -> CrmClient:
-        """A client for the configured CRM (settings.MERGEASSIST_CRM_*)."""
+    def for_jobs(cls) -> CrmClient:
+        """The patient client, for the sync, the merge and background tasks.
+
+        settings.MERGEASSIST_CRM_TIMEOUT a try, MERGEASSIST_CRM_RETRIES retries with exponential
+        backoff from MERGEASSIST_CRM_BACKOFF, a rate limit's Retry-After followed up to a minute.
+        """
         from django.conf import settings
 
         return cls(
@@ -198,8 +226,37 @@ class CrmClient:
             backoff=settings.MERGEASSIST_CRM_BACKOFF,
         )
 
+    @classmethod
+    def from_settings(cls) -> CrmClient:
+        """The patient client (`for_jobs`); kept under this name for code written before the split."""
+        return cls.for_jobs()
+
+    @classmethod
+    def for_pages(cls) -> CrmClient:
+        """The short-budget client, for a person waiting on a page or a fragment.
+
+        Every call ends within settings.MERGEASSIST_CRM_PAGE_BUDGET seconds (about 3) in all:
+        tries, the wait between them and a rate limit's Retry-After share it, so a slow or failing
+        CRM is reported (or the page falls back to the snapshot) instead of holding the page.
+        """
+        from django.conf import settings
+
+        budget = settings.MERGEASSIST_CRM_PAGE_BUDGET
+        return cls(
+            settings.MERGEASSIST_CRM_URL,
+            settings.MERGEASSIST_CRM_API_KEY,
+            timeout=min(settings.MERGEASSIST_CRM_PAGE_TIMEOUT, budget),
+            retries=settings.MERGEASSIST_CRM_PAGE_RETRIES,
+            backoff=min(settings.MERGEASSIST_CRM_BACKOFF, 0.2),
+            max_retry_after=budget,
+            budget=budget,
+        )
+
     def __repr__(self) -> str:
-        return f"CrmClient(base_url={self.base_url!r}, api_key='***', timeout={self.timeout}, retries={self.retries})"
+        return (
+            f"CrmClient(base_url={_without_credentials(self.base_url)!r}, api_key='***', "
+            f"timeout={self.timeout}, retries={self.retries}, budget={self.budget})"
+        )
 
     def close(self) -> None:
         self._session.close()
@@ -270,6 +327,7 @@ class CrmClient:
 
         Retried like a GET: the body holds absolute values, so a repeat changes nothing more.
         """
+        customer_id = _checked_id(customer_id)
         return self._request(
             "PATCH",
             f"/v2/customers/{_quote(customer_id)}",
@@ -285,6 +343,7 @@ class CrmClient:
         Not idempotent: a lost answer raises `CrmOutcomeUnknown` (the note may exist) rather than
         risking a second copy. Callers that must deliver it (an outbox) decide whether to resend.
         """
+        customer_id = _checked_id(customer_id)
         return self._request(
             "POST",
             f"/v2/customers/{_quote(customer_id)}/notes",
@@ -299,7 +358,9 @@ class CrmClient:
         """What merging `secondary_id` into `primary_id` would do; changes nothing in the CRM.
 
         The preview's `fingerprint` changes whenever either customer or the conflicts change.
+        Raises `CrmValidationError` without calling the CRM when both ids name one customer.
         """
+        primary_id, secondary_id = _distinct_pair(primary_id, secondary_id)
         return self._request(
             "GET",
             _merge_path(primary_id, secondary_id),
@@ -314,7 +375,11 @@ class CrmClient:
         Raises `CrmOutcomeUnknown` when the request may have reached the CRM but its answer was
         lost (timeout, dropped connection, 5xx, unreadable body). Never resend then: call
         `settle_merge` to learn what happened.
+
+        Raises `CrmValidationError` without calling the CRM when both ids name one customer
+        ("041" and "41" too): some CRMs delete a customer merged into itself.
         """
+        primary_id, secondary_id = _distinct_pair(primary_id, secondary_id)
         return self._request(
             "POST",
             _merge_path(primary_id, secondary_id),
@@ -329,8 +394,9 @@ class CrmClient:
 
     def customer_exists(self, customer_id: str) -> bool:
         """True if the CRM still has this customer (a merged-away secondary does not)."""
-        page = self.list_customers(page=1, per_page=1, filters={"id": str(customer_id)})
-        return any(customer.id == str(customer_id) for customer in page.customers)
+        customer_id = _checked_id(customer_id)
+        page = self.list_customers(page=1, per_page=1, filters={"id": customer_id})
+        return any(same_customer(listed, customer_id) for listed in page.ids_in_order)
 
     def settle_merge(self, primary_id: str, secondary_id: str) -> MergeSettlement:
         """Settle a merge whose answer was lost, by asking which of the two customers still exist.
@@ -338,11 +404,12 @@ class CrmClient:
         Merged if the secondary is gone and the primary exists; not merged if the secondary still
         exists; unclear if both are gone (someone else merged or deleted them).
         """
+        primary_id, secondary_id = _distinct_pair(primary_id, secondary_id)
         secondary_exists = self.customer_exists(secondary_id)
         primary_exists = self.customer_exists(primary_id)
         return MergeSettlement(
-            primary_id=str(primary_id),
-            secondary_id=str(secondary_id),
+            primary_id=primary_id,
+            secondary_id=secondary_id,
             primary_exists=primary_exists,
             secondary_exists=secondary_exists,
         )
@@ -362,19 +429,26 @@ class CrmClient:
         lost_answer: str = "",
     ) -> T:
         """Send one call, retrying what `policy` allows, and parse its answer with `parse`."""
+        deadline = time.monotonic() + self.budget if self.budget is not None else None
         last_retry: _Retry | None = None
         for attempt in range(self.retries + 1):
+            timeout = self.timeout
             if last_retry is not None:
                 delay = self._delay_before_retry(attempt, last_retry)
+                if deadline is not None and deadline - time.monotonic() - delay < MIN_TRY_SECONDS:
+                    break  # no time left for another try within the budget
                 logger.warning(
                     "CRM %s %s failed (%s); retry %d of %d in %.2fs",
                     method, path, last_retry.error.message, attempt, self.retries, delay,
                 )  # fmt: skip
                 time.sleep(delay)
+            if deadline is not None:
+                timeout = max(MIN_TRY_SECONDS, min(self.timeout, deadline - time.monotonic()))
             try:
                 return self._attempt(
-                    method, path, params=params, json=json, parse=parse, policy=policy, what=what
-                )
+                    method, path, params=params, json=json, parse=parse, policy=policy, what=what,
+                    timeout=timeout,
+                )  # fmt: skip
             except _Retry as retry:
                 last_retry = retry
             except _LostAnswer as lost:
@@ -399,26 +473,30 @@ class CrmClient:
         parse: Callable[[Any], T],
         policy: _RetryPolicy,
         what: str,
+        timeout: float,
     ) -> T:
         self.requests_made += 1
         try:
             response = self._session.request(
-                method, self.base_url + path, params=params, json=json, timeout=self.timeout
+                method, self.base_url + path, params=params, json=json, timeout=timeout
             )
         except (
             requests.exceptions.MissingSchema,
             requests.exceptions.InvalidSchema,
             requests.exceptions.InvalidURL,
         ):
-            raise CrmError(f"MERGEASSIST_CRM_URL ({self.base_url!r}) is not a valid http(s) URL.") from None
+            # Without its user-info: a URL typed with credentials must not show them to every user.
+            raise CrmError(
+                f"MERGEASSIST_CRM_URL ({_without_credentials(self.base_url)!r}) is not a valid http(s) URL."
+            ) from None
         except requests.exceptions.ConnectTimeout:
-            raise _Retry(self._unavailable(f"no connection within {self.timeout:g}s")) from None
+            raise _Retry(self._unavailable(f"no connection within {timeout:g}s")) from None
         except requests.exceptions.ConnectionError as exc:
             if _was_refused(exc):
                 raise _Retry(self._unavailable("connection refused")) from None
             raise _LostAnswer("the connection dropped") from None
         except requests.exceptions.Timeout:
-            raise _LostAnswer(f"no answer within {self.timeout:g}s") from None
+            raise _LostAnswer(f"no answer within {timeout:g}s") from None
         except requests.exceptions.RequestException as exc:  # e.g. a body cut short mid-way
             raise _LostAnswer(f"the answer broke off: {type(exc).__name__}") from None
 
@@ -426,9 +504,9 @@ class CrmClient:
         if 200 <= status < 300:
             try:
                 return parse(parse_json(response.content))
-            # MalformedBody is the adapter's own verdict; the others are a shape it did not foresee
-            # (a number where a list belongs, ...), which is just as unreadable.
-            except (MalformedBody, TypeError, ValueError, KeyError, AttributeError) as exc:
+            # The adapter checks every type it reads, so its verdict is the only failure here
+            # (tests/crm/test_parser_properties.py feeds it arbitrary JSON to show it).
+            except MalformedBody as exc:
                 if policy.retry_lost_answer:
                     raise _Retry(
                         CrmUnexpectedResponse(
@@ -487,6 +565,39 @@ def _quote(customer_id: str) -> str:
     return quote(str(customer_id), safe="")
 
 
+def _checked_id(customer_id: object) -> str:
+    """The id's canonical spelling, or CrmValidationError before any request is sent."""
+    try:
+        return canonical_id(customer_id)
+    except InvalidCrmId as exc:
+        raise CrmValidationError(
+            f"MergeAssist refused to send the request: {exc}.", field_errors={"id": [str(exc)]}, status=None
+        ) from None
+
+
+def _distinct_pair(primary_id: object, secondary_id: object) -> tuple[str, str]:
+    primary, secondary = _checked_id(primary_id), _checked_id(secondary_id)
+    if same_customer(primary, secondary):
+        raise CrmValidationError(
+            f"A customer cannot be merged into itself (ids {primary_id} and {secondary_id} are both "
+            f"customer {primary}).",
+            field_errors={"secondary_id": ["Must differ from primary_id."]},
+            status=None,
+        )
+    return primary, secondary
+
+
+def _without_credentials(url: str) -> str:
+    """The URL with any user-info (user:password@) taken out, for messages and logs."""
+    head, sep, rest = url.partition("://")
+    if not sep:
+        head, rest = "", url
+    authority, slash, path = rest.partition("/")
+    if "@" in authority:
+        authority = "***@" + authority.rpartition("@")[2]
+    return f"{head}{sep}{authority}{slash}{path}"
+
+
 def _merge_path(primary_id: str, secondary_id: str) -> str:
     return f"/v2/customers/{_quote(primary_id)}/merge/{_quote(secondary_id)}"
 
@@ -495,7 +606,7 @@ def _host_of(base_url: str) -> str:
     # Host and port only: a URL may carry credentials or paths that have no place in a message.
     parts = urlsplit(base_url)
     if not parts.hostname:
-        return base_url
+        return _without_credentials(base_url)
     return f"{parts.hostname}:{parts.port}" if parts.port else parts.hostname
 
 

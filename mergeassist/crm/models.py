@@ -86,6 +86,11 @@ class SyncRun(models.Model):
     customers_gone = models.PositiveIntegerField(default=0)
     total_expected = models.PositiveIntegerField(null=True, blank=True)
     error_message = models.TextField(blank=True, default="")
+    # Customers the CRM listed but whose records cannot be read: left out, with ids and reasons.
+    customers_skipped = models.PositiveIntegerField(default=0)
+    skipped_detail = models.TextField(blank=True, default="")
+    # Time spent working, summed over the processes that ran it: a resumed run's pause is not in it.
+    seconds_working = models.FloatField(default=0)
 
     class Meta:
         ordering = ["-started_at"]

@@ -4,7 +4,9 @@ Full runs page by id (`sort=id`, `filter[id.gte]=<last id + 1>`), so customers a
 while the run goes neither shift a page nor make one row appear twice. Each page is upserted by
 crm_id in one transaction together with the run's cursor, so a run that stops (crash, Ctrl-C, the
 CRM going down) resumes after the last committed id. Only a full pass that reached the end marks
-customers it did not see as gone.
+customers it did not see as gone. A resumed pass first re-checks the ids it read before the stop
+(cheap pages without expansions; changed customers read again in full), so it ends with the same
+snapshot as a pass that never stopped.
 
 Incremental runs read `sort=-updated_at` until they reach the previous run's watermark, then read
 by id past the highest id the snapshot knows (new customers whose updated_at is back-dated). Upserts
@@ -31,8 +33,9 @@ from django.utils import timezone
 
 from mergeassist.crm.client import CrmClient
 from mergeassist.crm.errors import CrmError, CrmUnexpectedResponse
+from mergeassist.crm.ids import canonical_id, id_number
 from mergeassist.crm.models import Customer, SyncRun
-from mergeassist.crm.types import CORE_FIELDS, EXPANSIONS, CrmCustomer, CustomerPage
+from mergeassist.crm.types import CORE_FIELDS, EXPANSIONS, CrmCustomer, CustomerPage, SkippedCustomer
 from mergeassist.matching import Record, normalise_record
 
 logger = logging.getLogger(__name__)
@@ -45,6 +48,8 @@ STALE_AFTER = timedelta(minutes=10)
 # A row vanishing mid-way through an incremental run restarts it; a CRM that keeps changing
 # under us gets a few tries, then the run goes on (the next run overlaps anyway).
 MAX_INCREMENTAL_RESTARTS = 3
+# How much of the skipped customers' ids and reasons the run row keeps.
+MAX_SKIPPED_DETAIL = 2000
 
 # Customer columns a sync rewrites on every upsert (last_seen_run last: a refresh outside a run skips it).
 _UPDATED_COLUMNS = [
@@ -84,6 +89,28 @@ class SyncProgress:
     customers_this_process: int = 0
     # The cursor an unfinished run was resumed from ("" for a fresh run).
     resumed_after: str = ""
+    # The run's working time before this process took it over (a resumed run's pause is not work).
+    seconds_before: float = 0.0
+    # The run's request count when this process took it over, and the client's, so a failure
+    # records the requests of the page that failed too.
+    requests_before: int = 0
+    client_requests_before: int = 0
+
+    @property
+    def seconds_working(self) -> float:
+        return self.seconds_before + time.monotonic() - self.started
+
+    @property
+    def requests_so_far(self) -> int:
+        return self.requests_before + self.client.requests_made - self.client_requests_before
+
+    client: Any = None
+    # While a resumed run re-checks what it read before the stop: how far, and what it found.
+    rechecking: bool = False
+    rechecked_to: int = 0
+    recheck_up_to: int = 0
+    rechecked_again: int = 0
+    rechecked_gone: int = 0
 
     @property
     def rate(self) -> float:
@@ -104,16 +131,23 @@ def run_sync(
     if another live process is syncing, and `CrmError` when the CRM fails (the run is then marked
     failed and the next call resumes it).
     """
-    client = client or CrmClient.from_settings()
+    client = client or CrmClient.for_jobs()
     run = start_or_resume_run(full=full)
-    progress = SyncProgress(run, resumed_after=run.cursor)
+    progress = SyncProgress(
+        run,
+        resumed_after=run.cursor,
+        seconds_before=run.seconds_working,
+        requests_before=run.requests_made,
+        client_requests_before=client.requests_made,
+        client=client,
+    )
     try:
         if run.kind == SyncRun.Kind.FULL:
             _sync_full(run, client, progress, on_progress)
         else:
             _sync_incremental(run, client, progress, on_progress)
     except BaseException as exc:  # KeyboardInterrupt too: the row must not claim to be running
-        _mark_failed(run, exc)
+        _mark_failed(run, exc, progress)
         raise
     return run
 
@@ -197,10 +231,15 @@ def _sync_full(
         run.watermark = newest.customers[0].updated_at if newest.customers else None
         run.requests_made += requests
         run.save(update_fields=["watermark", "requests_made"])
-    _read_by_id(run, client, progress, on_progress, after_id=int(run.cursor) if run.cursor else 0)
+    resumed_after = id_number(run.cursor) if run.cursor else None
+    if resumed_after:
+        # What was read before the stop may have changed since: re-check it first, so the pass
+        # ends as one that never stopped would (no ghost of a customer merged away meanwhile).
+        _recheck_read_part(run, client, progress, on_progress, up_to=resumed_after)
+    _read_by_id(run, client, progress, on_progress, after_id=resumed_after or 0)
     with transaction.atomic():
-        run.customers_gone = mark_unseen_customers_gone(run)
-        _finish(run)
+        run.customers_gone += mark_unseen_customers_gone(run)
+        _finish(run, progress)
     _report(progress, 0, on_progress)
 
 
@@ -222,13 +261,13 @@ def _read_by_id(
         next_page = prefetch.submit(_fetch_after, client, after_id)
         while True:
             page, requests = next_page.result()
-            last_id = _check_id_order(page.customers, after_id)
+            last_id = _check_id_order(page.ids_in_order, after_id)
             more = last_id is not None and not page.is_last
             if more:
                 next_page = prefetch.submit(_fetch_after, client, last_id)
             with transaction.atomic():
                 created, updated = upsert_customers(page.customers, run)
-                _count_page(run, page.customers, created, updated, requests)
+                _count_page(run, page, created, updated, requests, progress)
                 if last_id is not None:
                     run.cursor = str(last_id)
                 if run.kind == SyncRun.Kind.FULL:
@@ -257,22 +296,95 @@ def _fetch(client: CrmClient, **query: Any) -> tuple[CustomerPage, int]:
     return page, client.requests_made - before
 
 
-def _check_id_order(customers: list[CrmCustomer], after_id: int) -> int | None:
+def _check_id_order(ids: list[str], after_id: int) -> int | None:
     """The page's last id; refuses a page that is not in ascending numeric id order after `after_id`.
 
     Keyset paging is only lossless if the CRM sorts and filters ids as numbers; if it ever stops
-    doing so the sync must stop rather than silently skip customers.
+    doing so the sync must stop rather than silently skip customers. `ids` include the customers
+    the page skipped as unreadable, so paging goes past them too.
     """
     previous = after_id
-    for customer in customers:
-        number = _id_number(customer.id)
+    for crm_id in ids:
+        number = id_number(crm_id)
         if number is None or number <= previous:
             raise CrmUnexpectedResponse(
-                f"The CRM did not list customers in numeric id order (got id {customer.id!r} after {previous}); "
+                f"The CRM did not list customers in numeric id order (got id {crm_id!r} after {previous}); "
                 "the sync stopped so that no customer is skipped."
             )
         previous = number
-    return previous if customers else None
+    return previous if ids else None
+
+
+def _recheck_read_part(
+    run: SyncRun,
+    client: CrmClient,
+    progress: SyncProgress,
+    on_progress: ProgressCallback | None,
+    *,
+    up_to: int,
+) -> None:
+    """Bring the customers with ids up to `up_to` (read before the run stopped) up to date.
+
+    Pages of ids and `updated_at` only (no expansions, so cheap for the CRM) are compared with the
+    snapshot: a customer the snapshot has in the page's id range but the CRM no longer lists is
+    gone; one that is new, or whose `updated_at` moved, is read again in full. A recheck that is
+    itself interrupted is simply done again on the next resume.
+    """
+    after_id = 0
+    progress.rechecking, progress.recheck_up_to = True, up_to
+    while True:
+        filters = {"id.gte": str(after_id + 1), "id.lte": str(up_to)}
+        page, requests = _fetch(client, page=1, per_page=PAGE_SIZE, filters=filters, sort="id")
+        last_id = _check_id_order(page.ids_in_order, after_id)
+        # The ids the CRM has between after_id and covered_to are exactly those the page lists.
+        covered_to = up_to if page.is_last or last_id is None else last_id
+        listed = {customer.id: customer for customer in page.customers}
+        known = dict(
+            Customer.objects.filter(
+                is_gone=False, crm_id_number__gt=after_id, crm_id_number__lte=covered_to
+            ).values_list("crm_id", "crm_updated_at")
+        )
+        changed = [
+            number
+            for crm_id, customer in listed.items()
+            if (number := id_number(crm_id)) is not None
+            and (crm_id not in known or known[crm_id] != customer.updated_at)
+        ]
+        fresh, more_requests = _read_ids_between(client, min(changed), max(changed)) if changed else ([], 0)
+        with transaction.atomic():
+            vanished = set(known) - set(page.ids_in_order)
+            gone = mark_customers_gone(vanished)
+            created, updated = upsert_customers(fresh, run)
+            run.customers_gone += gone
+            run.customers_created += created
+            run.customers_updated += updated
+            run.requests_made += requests + more_requests
+            run.heartbeat_at = timezone.now()
+            run.seconds_working = progress.seconds_working
+            run.save()
+        progress.rechecked_to = covered_to
+        progress.rechecked_again += len(fresh)
+        progress.rechecked_gone += gone
+        _report(progress, 0, on_progress)
+        if covered_to >= up_to:
+            progress.rechecking = False
+            return
+        after_id = covered_to
+
+
+def _read_ids_between(client: CrmClient, first: int, last: int) -> tuple[list[CrmCustomer], int]:
+    """Every customer with an id from `first` to `last`, with every expansion."""
+    customers: list[CrmCustomer] = []
+    requests, after_id = 0, first - 1
+    while True:
+        filters = {"id.gte": str(after_id + 1), "id.lte": str(last)}
+        page, more = _fetch(client, page=1, per_page=PAGE_SIZE, include=INCLUDE, filters=filters, sort="id")
+        requests += more
+        customers += page.customers
+        page_last = _check_id_order(page.ids_in_order, after_id)
+        if page.is_last or page_last is None:
+            return customers, requests
+        after_id = page_last
 
 
 def mark_unseen_customers_gone(run: SyncRun) -> int:
@@ -300,7 +412,7 @@ def _sync_incremental(
     _read_by_id(run, client, progress, on_progress, after_id=highest_known)
     if run.watermark is None:
         run.watermark = since
-    _finish(run)
+    _finish(run, progress)
     _report(progress, 0, on_progress)
 
 
@@ -333,7 +445,7 @@ def _read_changed_since(
         ]
         with transaction.atomic():
             created, updated = upsert_customers(changed, run)
-            _count_page(run, changed, created, updated, requests)
+            _count_page(run, page, created, updated, requests, progress, customers=changed)
             run.save()
         _report(progress, len(changed), on_progress)
         if len(changed) < len(page.customers) or page.is_last:
@@ -368,12 +480,15 @@ def upsert_customers(customers: list[CrmCustomer], run: SyncRun | None) -> tuple
 def refresh_customer(customer: CrmCustomer) -> Customer:
     """Write one customer just read from the CRM into the snapshot (e.g. a primary after its merge)."""
     upsert_customers([customer], run=None)
-    return Customer.objects.get(crm_id=customer.id)
+    return Customer.objects.get(crm_id=canonical_id(customer.id))
 
 
 def mark_customers_gone(crm_ids: Iterable[str]) -> int:
     """Mark customers the app knows are no longer in the CRM (e.g. a merged-away secondary)."""
-    return Customer.objects.filter(crm_id__in=list(crm_ids), is_gone=False).update(
+    canonical = [canonical_id(crm_id) for crm_id in crm_ids]
+    if not canonical:
+        return 0
+    return Customer.objects.filter(crm_id__in=canonical, is_gone=False).update(
         is_gone=True, gone_at=timezone.now()
     )
 
@@ -381,7 +496,7 @@ def mark_customers_gone(crm_ids: Iterable[str]) -> int:
 def snapshot_row(customer: CrmCustomer, run: SyncRun | None, now: datetime) -> Customer:
     row = Customer(
         crm_id=customer.id,
-        crm_id_number=_id_number(customer.id),
+        crm_id_number=id_number(customer.id),
         crm_created_at=customer.created_at,
         crm_updated_at=customer.updated_at,
         raw=customer.raw,
@@ -417,23 +532,44 @@ def _fit(column: str, value: str) -> str:
     return value[:max_length] if max_length else value
 
 
-def _id_number(crm_id: str) -> int | None:
-    # isdigit() alone accepts "¹" and other digits int() refuses.
-    return int(crm_id) if crm_id.isascii() and crm_id.isdigit() else None
-
-
 # -- the run row --------------------------------------------------------------------------------
 
 
 def _count_page(
-    run: SyncRun, customers: list[CrmCustomer], created: int, updated: int, requests: int
+    run: SyncRun,
+    page: CustomerPage,
+    created: int,
+    updated: int,
+    requests: int,
+    progress: SyncProgress,
+    *,
+    customers: list[CrmCustomer] | None = None,
 ) -> None:
+    customers = page.customers if customers is None else customers
     run.pages_fetched += 1
     run.requests_made += requests
     run.customers_seen += len(customers)
     run.customers_created += created
     run.customers_updated += updated
     run.heartbeat_at = timezone.now()
+    run.seconds_working = progress.seconds_working
+    if page.skipped:
+        _record_skipped(run, page.skipped)
+
+
+def _record_skipped(run: SyncRun, skipped: list[SkippedCustomer]) -> None:
+    """Unreadable customers are reported with their id and left out; the rest of the page stands.
+
+    A skipped customer is still in the CRM, so its row (if an earlier sync stored one) counts as
+    seen: a full pass must not mark it gone.
+    """
+    for customer in skipped:
+        logger.warning("Sync run %s skipped customer %s: %s", run.pk, customer.id, customer.reason)
+    if run.pk is not None:
+        Customer.objects.filter(crm_id__in=[c.id for c in skipped]).update(last_seen_run=run)
+    run.customers_skipped += len(skipped)
+    detail = "; ".join(f"{c.id} ({c.reason})" for c in skipped)
+    run.skipped_detail = "; ".join(filter(None, [run.skipped_detail, detail]))[:MAX_SKIPPED_DETAIL]
 
 
 def _report(progress: SyncProgress, customers: int, on_progress: ProgressCallback | None) -> None:
@@ -444,22 +580,28 @@ def _report(progress: SyncProgress, customers: int, on_progress: ProgressCallbac
         on_progress(progress)
 
 
-def _finish(run: SyncRun) -> None:
+def _finish(run: SyncRun, progress: SyncProgress) -> None:
     run.status = SyncRun.Status.SUCCEEDED
     run.finished_at = run.heartbeat_at = timezone.now()
+    run.seconds_working = progress.seconds_working
     run.save()
 
 
-def _mark_failed(run: SyncRun, exc: BaseException) -> None:
+def _mark_failed(run: SyncRun, exc: BaseException, progress: SyncProgress) -> None:
     if isinstance(exc, CrmError):
         message = exc.message
     elif isinstance(exc, KeyboardInterrupt):
         message = "Interrupted."
     else:
         message = f"{type(exc).__name__}: {exc}"
-    # An update, not run.save(): the in-memory counters may be ahead of what was committed.
+    # An update, not run.save(): the in-memory counters may be ahead of what was committed. The
+    # requests are the exception: the ones made for the page that failed were made all the same.
     SyncRun.objects.filter(pk=run.pk).update(
-        status=SyncRun.Status.FAILED, finished_at=timezone.now(), error_message=message[:2000]
+        status=SyncRun.Status.FAILED,
+        finished_at=timezone.now(),
+        error_message=message[:2000],
+        requests_made=progress.requests_so_far,
+        seconds_working=progress.seconds_working,
     )
     run.refresh_from_db()
     logger.warning("Sync run %s failed: %s", run.pk, message)

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+import math
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
+
+from mergeassist.crm.ids import InvalidCrmId, canonical_id
 
 # The customer's top-level string fields; any other PATCH key names a custom field.
 CORE_FIELDS: tuple[str, ...] = (
@@ -35,6 +39,10 @@ EXPANSIONS: tuple[str, ...] = ("cards", "fields", "stats", "integrations", "subs
 
 class MalformedBody(ValueError):
     """The body is not JSON, or not the shape the contract promises."""
+
+
+# Deeper than anything the contract describes (a preview's custom field is 4 levels down).
+MAX_DEPTH = 32
 
 
 @dataclass(frozen=True)
@@ -113,19 +121,34 @@ class CrmCustomer:
 
 
 @dataclass(frozen=True)
+class SkippedCustomer:
+    """A customer the page listed but MergeAssist cannot read (e.g. an object where a name belongs)."""
+
+    id: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class CustomerPage:
     customers: list[CrmCustomer]
     current_page: int
     per_page: int
     last_page: int
     total: int
+    # Customers left out because their record is unreadable; the rest of the page stands.
+    skipped: list[SkippedCustomer] = field(default_factory=list)
+    # Every id the page listed, read or skipped, in the CRM's order (keyset paging goes past both).
+    listed_ids: list[str] = field(default_factory=list, repr=False)
+
+    @property
+    def ids_in_order(self) -> list[str]:
+        return self.listed_ids or [customer.id for customer in self.customers]
 
     @property
     def is_last(self) -> bool:
         """True when no page follows. An empty or short page ends the list whatever `meta` says."""
-        return (
-            not self.customers or len(self.customers) < self.per_page or self.current_page >= self.last_page
-        )
+        listed = len(self.listed_ids) or len(self.customers)
+        return not listed or listed < self.per_page or self.current_page >= self.last_page
 
 
 @dataclass(frozen=True)
@@ -197,35 +220,93 @@ class MergeSettlement:
 
 
 def parse_json(content: bytes) -> Any:
+    """The body as JSON with every string made storable; MalformedBody for anything else.
+
+    This is the one place where text from the CRM is made fit for a database column and a page:
+    every string (keys too) goes through `storable_text`. Numbers must be finite, and nesting is
+    bounded, so a hostile body ends in MalformedBody rather than RecursionError or a value that
+    PostgreSQL refuses at the end of a page.
+    """
     try:
-        return json.loads(content)
-    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are both ValueErrors
-        raise MalformedBody(f"the body is not JSON ({exc})") from None
+        body = json.loads(content, parse_constant=_refuse_constant, parse_float=_finite_float)
+    # JSONDecodeError and UnicodeDecodeError are ValueErrors; RecursionError comes from deep nesting.
+    # The decoder's own words ("line 1 column 40835") mean nothing to a person, so they stay out.
+    except (ValueError, RecursionError):
+        raise MalformedBody("the body is not valid JSON") from None
+    return _storable(body, depth=0)
+
+
+def storable_text(value: str) -> str:
+    """Text any database column and page can take: lone surrogates become U+FFFD, NUL and the other
+    C0 control characters are removed (tab, line feed and carriage return are kept)."""
+    if _UNSTORABLE.search(value) is None:
+        return value
+    return _UNSTORABLE.sub(lambda m: "\ufffd" if m.group() >= "\ud800" else "", value)
+
+
+# json.loads joins a valid surrogate pair into one character, so any surrogate left is unpaired.
+_UNSTORABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
+
+
+def _storable(value: Any, *, depth: int) -> Any:
+    if isinstance(value, str):
+        return storable_text(value)
+    if isinstance(value, (list, dict)) and depth >= MAX_DEPTH:
+        raise MalformedBody(f"the body is nested more than {MAX_DEPTH} levels deep")
+    if isinstance(value, list):
+        return [_storable(item, depth=depth + 1) for item in value]
+    if isinstance(value, dict):
+        return {storable_text(key): _storable(item, depth=depth + 1) for key, item in value.items()}
+    return value
+
+
+def _refuse_constant(name: str) -> float:
+    raise MalformedBody(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise MalformedBody("a number too large to represent")
+    return number
 
 
 def parse_customer_page(body: Any) -> CustomerPage:
+    """A page of customers. One unreadable customer is skipped with its id; an unreadable page
+    (no list, no meta, an item that is not a customer with an id) is MalformedBody."""
     data = _require(body, "data", list)
     meta = _require(body, "meta", dict)
+    customers: list[CrmCustomer] = []
+    skipped: list[SkippedCustomer] = []
+    listed: list[str] = []
+    for item in data:
+        customer_id = _customer_id(item)
+        listed.append(customer_id)
+        try:
+            customers.append(parse_customer(item))
+        except MalformedBody as problem:
+            skipped.append(SkippedCustomer(id=customer_id, reason=str(problem)))
     return CustomerPage(
-        customers=[parse_customer(item) for item in data],
+        customers=customers,
         current_page=_int(meta.get("current_page"), "meta.current_page"),
         per_page=_int(meta.get("per_page"), "meta.per_page"),
         last_page=_int(meta.get("last_page"), "meta.last_page"),
         total=_int(meta.get("total"), "meta.total"),
+        skipped=skipped,
+        listed_ids=listed,
     )
 
 
 def parse_customer(body: Any) -> CrmCustomer:
-    if not isinstance(body, dict) or body.get("id") in (None, ""):
-        raise MalformedBody("a customer without an id")
+    customer_id = _customer_id(body)
     return CrmCustomer(
-        id=str(body["id"]),
-        **{key: _optional_str(body.get(key)) for key in CORE_FIELDS},
+        id=customer_id,
+        **{key: _text_or_none(body.get(key), key) for key in CORE_FIELDS},
         created_at=parse_datetime(body.get("created_at")),
         updated_at=parse_datetime(body.get("updated_at")),
         cards=_list_of(body, "cards", _parse_card),
         fields=_list_of(body, "fields", _parse_custom_field),
-        stats=_parse_stats(body["stats"]) if isinstance(body.get("stats"), dict) else None,
+        stats=_parse_stats(body["stats"]) if body.get("stats") is not None else None,
         integrations=_list_of(body, "integrations", _parse_integration),
         subscriptions=_list_of(body, "subscriptions", _parse_subscription),
         raw=body,
@@ -237,15 +318,14 @@ def parse_merge_preview(body: Any) -> MergePreview:
     secondary = parse_customer(_require(body, "secondary", dict))
     conflicts = [
         Conflict(
-            field=str(c.get("field")),
+            field=_text(c.get("field"), "conflicts.field"),
             primary_value=c.get("primary_value"),
             secondary_value=c.get("secondary_value"),
         )
-        for c in _require(body, "conflicts", list)
-        if isinstance(c, dict)
+        for c in _items(_require(body, "conflicts", list), "conflicts")
     ]
-    transfers = _counts(body.get("transfers"))
-    warnings = [str(w) for w in body.get("warnings") or []]
+    transfers = _counts(body.get("transfers"), "transfers")
+    warnings = [_text(w, "warnings") for w in _optional_list(body.get("warnings"), "warnings")]
     return MergePreview(
         primary=primary,
         secondary=secondary,
@@ -286,7 +366,7 @@ def preview_fingerprint(
 def parse_merge_result(body: Any) -> MergeResult:
     return MergeResult(
         customer=parse_customer(_require(body, "customer", dict)),
-        transferred=_counts(body.get("transferred")),
+        transferred=_counts(body.get("transferred"), "transferred"),
         raw=body,
     )
 
@@ -295,9 +375,9 @@ def parse_note(body: Any) -> Note:
     if not isinstance(body, dict) or body.get("id") in (None, ""):
         raise MalformedBody("a note without an id")
     return Note(
-        id=str(body["id"]),
-        customer_id=str(body.get("customer_id", "")),
-        text=str(body.get("notes", "")),
+        id=_id_text(body["id"], "note id"),
+        customer_id=_customer_id({"id": body.get("customer_id")}),
+        text=_text(body.get("notes", ""), "notes"),
         created_at=parse_datetime(body.get("created_at")),
     )
 
@@ -305,8 +385,8 @@ def parse_note(body: Any) -> Note:
 def parse_error(content: bytes) -> tuple[str, dict[str, list[str]]]:
     """The message and field errors of an error answer; tolerant, since proxies answer in HTML."""
     try:
-        body = json.loads(content)
-    except ValueError:
+        body = parse_json(content)
+    except MalformedBody:
         return "", {}
     if not isinstance(body, dict):
         return "", {}
@@ -354,66 +434,93 @@ def parse_datetime(value: Any) -> datetime | None:
     if value in (None, ""):
         return None
     if not isinstance(value, str):
-        raise MalformedBody(f"a date that is not a string: {value!r}")
+        raise MalformedBody(f"a date that is {_kind(value)}, not a string")
     try:
         # fromisoformat reads "Z" and offsets since Python 3.11.
-        return datetime.fromisoformat(value)
+        parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise MalformedBody(f"a date that is not ISO 8601: {value!r}") from None
+        raise MalformedBody(f"a date that is not ISO 8601: {value[:40]!r}") from None
+    if parsed.tzinfo is None:
+        # RFC 3339 always has an offset; a bare time could be any zone's.
+        raise MalformedBody(f"a date without a time zone: {value[:40]!r}")
+    return parsed
 
 
 def _parse_card(item: dict[str, Any]) -> Card:
     return Card(
-        id=str(item.get("id", "")),
-        brand=str(item.get("brand", "")),
-        last4=str(item.get("last4", "")),
-        exp_month=int(item.get("exp_month") or 0),
-        exp_year=int(item.get("exp_year") or 0),
-        is_default=bool(item.get("is_default", False)),
+        id=_id_text(item.get("id", ""), "cards.id"),
+        brand=_text(item.get("brand", ""), "cards.brand"),
+        last4=_text(item.get("last4", ""), "cards.last4"),
+        exp_month=_int(item.get("exp_month") or 0, "cards.exp_month"),
+        exp_year=_int(item.get("exp_year") or 0, "cards.exp_year"),
+        is_default=_bool(item.get("is_default", False), "cards.is_default"),
     )
 
 
 def _parse_custom_field(item: dict[str, Any]) -> CustomField:
     return CustomField(
-        key=str(item.get("key", "")),
-        value=_optional_str(item.get("value")),
-        label=str(item.get("label") or ""),
+        key=_text(item.get("key", ""), "fields.key"),
+        value=_text_or_none(item.get("value"), "fields.value"),
+        label=_text(item.get("label") or "", "fields.label"),
     )
 
 
-def _parse_stats(item: dict[str, Any]) -> Stats:
+def _parse_stats(item: Any) -> Stats:
+    if not isinstance(item, dict):
+        raise MalformedBody(f"stats is {_kind(item)}, not an object")
+    lifetime_value = item.get("lifetime_value")
     return Stats(
-        orders_count=int(item.get("orders_count") or 0),
-        lifetime_value=str(item.get("lifetime_value") or "0"),
-        currency=str(item.get("currency") or ""),
+        orders_count=_int(item.get("orders_count") or 0, "stats.orders_count"),
+        # A decimal string in the contract; a plain number is read the same way.
+        lifetime_value=_text(
+            str(lifetime_value) if _is_number(lifetime_value) else lifetime_value or "0",
+            "stats.lifetime_value",
+        ),
+        currency=_text(item.get("currency") or "", "stats.currency"),
         last_order_at=parse_datetime(item.get("last_order_at")),
     )
 
 
 def _parse_integration(item: dict[str, Any]) -> Integration:
-    return Integration(name=str(item.get("name", "")), external_id=str(item.get("external_id", "")))
+    return Integration(
+        name=_text(item.get("name", ""), "integrations.name"),
+        external_id=_id_text(item.get("external_id", ""), "integrations.external_id"),
+    )
 
 
 def _parse_subscription(item: dict[str, Any]) -> Subscription:
+    amount = item.get("amount")
     return Subscription(
-        id=str(item.get("id", "")),
-        status=str(item.get("status", "")),
-        product=str(item.get("product") or ""),
-        amount=str(item.get("amount") or ""),
+        id=_id_text(item.get("id", ""), "subscriptions.id"),
+        status=_text(item.get("status", ""), "subscriptions.status"),
+        product=_text(item.get("product") or "", "subscriptions.product"),
+        amount=_text(str(amount) if _is_number(amount) else amount or "", "subscriptions.amount"),
         next_bill_at=parse_datetime(item.get("next_bill_at")),
     )
 
 
-def _list_of(body: dict[str, Any], key: str, parse: Any) -> list[Any] | None:
-    if key not in body:
+def _list_of(body: dict[str, Any], key: str, parse: Callable[[dict[str, Any]], Any]) -> list[Any] | None:
+    if body.get(key) is None:
         return None
-    items = body[key]
-    if not isinstance(items, list):
-        raise MalformedBody(f"{key} is not a list")
-    try:
-        return [parse(item) for item in items if isinstance(item, dict)]
-    except (TypeError, ValueError) as exc:
-        raise MalformedBody(f"unreadable {key}: {exc}") from None
+    return [parse(item) for item in _items(body[key], key)]
+
+
+def _items(value: Any, where: str) -> list[dict[str, Any]]:
+    """A list of objects, or MalformedBody: a number or a string in a list of cards is not a card."""
+    if not isinstance(value, list):
+        raise MalformedBody(f"{where} is {_kind(value)}, not a list")
+    for item in value:
+        if not isinstance(item, dict):
+            raise MalformedBody(f"{where} holds {_kind(item)}, not an object")
+    return value
+
+
+def _optional_list(value: Any, where: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise MalformedBody(f"{where} is {_kind(value)}, not a list")
+    return value
 
 
 def _require(body: Any, key: str, kind: type) -> Any:
@@ -422,20 +529,75 @@ def _require(body: Any, key: str, kind: type) -> Any:
     return body[key]
 
 
+def _customer_id(body: Any) -> str:
+    """The canonical id of a customer object, or MalformedBody: a page cannot name a customer otherwise."""
+    if not isinstance(body, dict):
+        raise MalformedBody(f"a customer that is {_kind(body)}, not an object")
+    try:
+        return canonical_id(body.get("id"))
+    except InvalidCrmId:
+        raise MalformedBody("a customer without a usable id") from None
+
+
 def _int(value: Any, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise MalformedBody(f"{where} is not a number: {value!r}")
-    try:
-        return int(value)
-    except ValueError:
-        raise MalformedBody(f"{where} is not a number: {value!r}") from None
+        raise MalformedBody(f"{where} is {_kind(value)}, not a whole number")
+    if isinstance(value, str) and not re.fullmatch(r"-?[0-9]{1,18}", value.strip()):
+        raise MalformedBody(f"{where} is not a whole number: {value[:20]!r}")
+    number = int(value)
+    if abs(number) >= 2**63:
+        # Bigger than any database integer; no count or page number is that large.
+        raise MalformedBody(f"{where} is too large")
+    return number
 
 
-def _counts(value: Any) -> dict[str, int]:
-    if not isinstance(value, dict):
+def _bool(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise MalformedBody(f"{where} is {_kind(value)}, not true or false")
+    return value
+
+
+def _counts(value: Any, where: str) -> dict[str, int]:
+    if value is None:
         return {}
-    return {str(k): int(v) for k, v in value.items() if isinstance(v, int) and not isinstance(v, bool)}
+    if not isinstance(value, dict):
+        raise MalformedBody(f"{where} is {_kind(value)}, not an object")
+    return {key: _int(count, f"{where}.{key}") for key, count in value.items()}
 
 
-def _optional_str(value: Any) -> str | None:
-    return None if value is None else str(value)
+def _text(value: Any, where: str) -> str:
+    """A string from the CRM (already made storable by parse_json); any other JSON type is refused
+    rather than turned into "{'a': 1}" or "True"."""
+    if not isinstance(value, str):
+        raise MalformedBody(f"{where} is {_kind(value)}, not text")
+    return value
+
+
+def _text_or_none(value: Any, where: str) -> str | None:
+    return None if value is None else _text(value, where)
+
+
+def _id_text(value: Any, where: str) -> str:
+    """Ids of cards and subscriptions: strings in the contract, numbers in some answers."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return _text(value, where)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _kind(value: Any) -> str:
+    """The JSON type of a value, in words for a message (never the value itself)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list):
+        return "a list"
+    return "an object"

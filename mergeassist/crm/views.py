@@ -25,8 +25,9 @@ from mergeassist.review.queue import pending_pairs_of
 logger = logging.getLogger(__name__)
 
 REVIEW_PAIRS = "review.review_pairs"
-INTERACTIVE_RETRIES = 1
-INTERACTIVE_MAX_RETRY_AFTER_SECONDS = 3.0
+UNEXPECTED_CRM_FAILURE = (
+    "Something went wrong while reading the CRM's answer; the details are in the server log."
+)
 # The snapshot's columns for the CRM's sort keys that are named differently there.
 SNAPSHOT_SORT_COLUMNS = {
     "id": "crm_id_number",
@@ -138,6 +139,12 @@ def list_customers(request: HttpRequest) -> HttpResponse:
             logger.warning("Customer list fell back to the snapshot: %r", exc)
             context["crm_error"] = exc.message
             context["results"] = _search_snapshot(query)
+        except Exception:
+            # Whatever else breaks on the way to the CRM, the snapshot is still worth showing: a
+            # plain-text 500 helps nobody. The traceback goes to the log, not to the page.
+            logger.exception("Customer list fell back to the snapshot after an unexpected error")
+            context["crm_error"] = UNEXPECTED_CRM_FAILURE
+            context["results"] = _search_snapshot(query)
         if request.user.has_perm(REVIEW_PAIRS):
             context["can_review"] = True
             context["results"] = _with_pending_pairs(context["results"])
@@ -178,7 +185,8 @@ def _with_pending_pairs(results: CustomerResults) -> CustomerResults:
 
 
 def _fetch_from_crm(query: CustomerListQuery) -> CustomerResults:
-    with impatient_client() as client:
+    # A person is waiting and the snapshot stands by: the short budget, not the sync's patience.
+    with CrmClient.for_pages() as client:
         page = client.list_customers(
             page=query.page,
             per_page=query.per_page,
@@ -193,18 +201,6 @@ def _fetch_from_crm(query: CustomerListQuery) -> CustomerResults:
         last_page=page.last_page,
         total=page.total,
     )
-
-
-def impatient_client() -> CrmClient:
-    """The configured client, tuned for a person waiting on a page with the snapshot as a fallback.
-
-    The sync's patient retries (exponential backoff, a rate limit's Retry-After up to a minute)
-    would leave the page spinning for most of a minute; one quick retry is enough here.
-    """
-    client = CrmClient.from_settings()
-    client.retries = min(client.retries, INTERACTIVE_RETRIES)
-    client.max_retry_after = min(client.max_retry_after, INTERACTIVE_MAX_RETRY_AFTER_SECONDS)
-    return client
 
 
 def _search_snapshot(query: CustomerListQuery) -> CustomerResults:

@@ -31,7 +31,7 @@ from django.db import IntegrityError, connection, reset_queries, transaction
 from django.db.models import Min, Q
 from django.utils import timezone
 
-from mergeassist.crm.ids import id_sort_key
+from mergeassist.crm.ids import InvalidCrmId, canonical_id, id_sort_key
 from mergeassist.crm.models import Customer, SyncRun
 from mergeassist.crm.types import CORE_FIELDS
 from mergeassist.matching import DEFAULT_THRESHOLD, MatchConfig, MatchResult, run_full, run_incremental
@@ -78,8 +78,14 @@ def match_config() -> MatchConfig:
 
 
 def pair_key_of(id_a: str, id_b: str) -> str:
-    """The order-independent key, in `mergeassist.crm.ids` order (numbers first, as numbers)."""
-    first, second = sorted((id_a, id_b), key=id_sort_key)
+    """The order-independent key of two customers, in their canonical ids ("041" is "41"), in
+    `mergeassist.crm.ids` order (numbers first, as numbers).
+
+    Raises InvalidCrmId for one customer named twice: no pair can ask to merge it into itself.
+    """
+    first, second = sorted((canonical_id(id_a), canonical_id(id_b)), key=id_sort_key)
+    if first == second:
+        raise InvalidCrmId(f"customer {first} cannot be paired with itself")
     return f"{first}|{second}"
 
 

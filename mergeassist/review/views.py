@@ -21,9 +21,9 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect, push_url
 
 from mergeassist.audit.models import Decision
+from mergeassist.crm.client import CrmClient
 from mergeassist.crm.errors import CrmError
 from mergeassist.crm.models import Customer
-from mergeassist.crm.views import impatient_client
 from mergeassist.review import actions, display
 from mergeassist.review.actions import (
     InvalidChoice,
@@ -171,7 +171,7 @@ def _pair_context(request: HttpRequest, pair: CandidatePair, *, primary_id: str 
 
 def _preview_context(request: HttpRequest, pair: CandidatePair, primary: Customer, secondary: Customer) -> dict[str, Any]:
     try:
-        with impatient_client() as client:
+        with CrmClient.for_pages() as client:
             shown = actions.load_preview(
                 pair=pair,
                 primary_id=primary.crm_id,
@@ -424,7 +424,7 @@ def _group_risks(customers: list[Customer]) -> list[str]:
 
 def _with_preview(request: HttpRequest, member: ClusterMember, primary: Customer) -> ClusterMember:
     try:
-        with impatient_client() as client:
+        with CrmClient.for_pages() as client:
             member.shown = actions.load_preview(
                 pair=member.pair,
                 primary_id=primary.crm_id,

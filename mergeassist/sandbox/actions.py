@@ -61,6 +61,23 @@ def _is_empty(value: str | None) -> bool:
     return value is None or value.strip() == ""
 
 
+NOT_TEXT = "Must be text: no NUL characters and no unpaired surrogates (\\ud800-\\udfff)."
+# The vendor does not document a limit; a note is a line in an activity feed, not a document.
+MAX_NOTE_LENGTH = 10_000
+
+
+def is_storable_text(value: str) -> bool:
+    """False for strings no database column should get: a NUL (PostgreSQL refuses it) or a lone
+    surrogate (legal in JSON's \\u escapes, but not UTF-8, so SQLite's driver refuses it)."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 # PATCH /v2/customers/{id}
 
 
@@ -78,6 +95,10 @@ def parse_field_updates(body: Any) -> list[tuple[str, str | None]]:
             errors[f"{index}"] = ["Each field object needs a string key and a value."]
         elif item["value"] is not None and not isinstance(item["value"], str):
             errors[f"{index}.value"] = ["The value must be a string or null."]
+        elif not is_storable_text(item["key"]):
+            errors[f"{index}.key"] = [NOT_TEXT]
+        elif item["value"] is not None and not is_storable_text(item["value"]):
+            errors[item["key"]] = [NOT_TEXT]
         else:
             updates.append((item["key"], item["value"]))
     if errors:
@@ -139,7 +160,12 @@ def parse_note(body: Any) -> str:
         raise InvalidRequest(
             "The note is empty.", {"notes": ["The notes field is required (at least 1 character)."]}
         )
-    return body["notes"]
+    text = body["notes"]
+    if len(text) > MAX_NOTE_LENGTH:
+        raise InvalidRequest("The note is too long.", {"notes": [f"At most {MAX_NOTE_LENGTH:,} characters."]})
+    if not is_storable_text(text):
+        raise InvalidRequest("The note is not text.", {"notes": [NOT_TEXT]})
+    return text
 
 
 def do_add_note(*, customer_id: str, text: str) -> SandboxNote:
@@ -155,18 +181,29 @@ def do_add_note(*, customer_id: str, text: str) -> SandboxNote:
 # GET and POST /v2/customers/{primary_id}/merge/{secondary_id}
 
 
-def _check_distinct(primary_id: str, secondary_id: str) -> None:
-    if primary_id == secondary_id:
+def _parse_pair(primary_id: str, secondary_id: str) -> tuple[int, int]:
+    """Both ids as numbers, refusing one customer named twice (however its id is spelt).
+
+    Compared after parsing: `041` and `41` are one customer, and merging it into itself would delete it.
+    """
+    primary_number, secondary_number = parse_customer_id(primary_id), parse_customer_id(secondary_id)
+    if primary_id == secondary_id or (primary_number is not None and primary_number == secondary_number):
         raise InvalidRequest(
             "A customer cannot be merged into itself.", {"secondary_id": ["Must differ from primary_id."]}
         )
+    if primary_number is None:
+        raise CustomerNotFound(primary_id)
+    if secondary_number is None:
+        raise CustomerNotFound(secondary_id)
+    return primary_number, secondary_number
 
 
 def merge_preview(primary_id: str, secondary_id: str) -> dict[str, Any]:
     """Both customers, what would conflict, move and deserve a warning. Changes nothing."""
-    _check_distinct(primary_id, secondary_id)
-    primary = get_customer(primary_id, includes=INCLUDES)
-    secondary = get_customer(secondary_id, includes=INCLUDES)
+    with request_lock:
+        _parse_pair(primary_id, secondary_id)
+        primary = get_customer(primary_id, includes=INCLUDES)
+        secondary = get_customer(secondary_id, includes=INCLUDES)
     return {
         "primary": customer_json(primary, INCLUDES),
         "secondary": customer_json(secondary, INCLUDES),
@@ -230,16 +267,18 @@ def do_merge_customers(*, primary_id: str, secondary_id: str) -> MergeOutcome:
     primary has none (or an empty one) of the same key; the primary's empty core fields are filled
     from the secondary. Conflicting values keep the primary's.
     """
-    _check_distinct(primary_id, secondary_id)
     with request_lock, transaction.atomic():
-        primary_number, secondary_number = parse_customer_id(primary_id), parse_customer_id(secondary_id)
-        ids = [number for number in (primary_number, secondary_number) if number is not None]
+        # Parsed and compared under the lock, inside the transaction that deletes: nothing between
+        # the check and the delete can make the two sides one customer.
+        primary_number, secondary_number = _parse_pair(primary_id, secondary_id)
         # Lock both rows in id order so two merges of the same pair cannot deadlock or both win.
         locked = {
-            c.id: c for c in SandboxCustomer.objects.select_for_update().filter(id__in=ids).order_by("id")
+            c.id: c
+            for c in SandboxCustomer.objects.select_for_update()
+            .filter(id__in=[primary_number, secondary_number])
+            .order_by("id")
         }
-        primary = locked.get(primary_number) if primary_number is not None else None
-        secondary = locked.get(secondary_number) if secondary_number is not None else None
+        primary, secondary = locked.get(primary_number), locked.get(secondary_number)
         if primary is None:
             raise CustomerNotFound(primary_id)
         if secondary is None:
@@ -254,7 +293,10 @@ def do_merge_customers(*, primary_id: str, secondary_id: str) -> MergeOutcome:
         deleted, _ = SandboxCustomer.objects.filter(id=secondary.id).delete()
         if not deleted:  # someone else merged it away between our read and now
             raise CustomerNotFound(secondary_id)
-    return MergeOutcome(customer=full_customer_json(primary_id), transferred=transferred)
+        # The answer is built before the commit: if building it fails, the merge rolls back rather
+        # than being done without the caller ever hearing of it.
+        outcome = MergeOutcome(customer=full_customer_json(str(primary.id)), transferred=transferred)
+    return outcome
 
 
 def _move_related(primary: SandboxCustomer, secondary: SandboxCustomer) -> dict[str, int]:

@@ -34,9 +34,13 @@ def _numeric_id(value: str) -> int:
 def _date_time(value: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(value)
+        aware = parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, timezone.UTC)
+        # The database compares in UTC; 9999-12-31T23:59:59-12:00 is past the last UTC year.
+        return aware.astimezone(timezone.UTC)
     except ValueError:
         raise forms.ValidationError("Must be an ISO 8601 date-time, e.g. 2024-05-01T12:00:00Z.") from None
-    return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, timezone.UTC)
+    except OverflowError:
+        raise forms.ValidationError("Must be a date-time between years 1 and 9999 in UTC.") from None
 
 
 # filter[<name>] -> (ORM lookup, value parser). Exactly the filters the vendor documents.
@@ -175,8 +179,12 @@ def ordering(sort: str) -> list[OrderBy]:
 
 
 def page_of(customers: QuerySet[SandboxCustomer], number: int, per_page: int) -> Page:
+    total = customers.count()
     offset = (number - 1) * per_page
-    return Page(list(customers[offset : offset + per_page]), number, per_page, customers.count())
+    # Past the end nothing is read: an OFFSET beyond 2**63 (page=9223372036854775807) overflows
+    # the database's integer.
+    rows = list(customers[offset : offset + per_page]) if offset < total else []
+    return Page(rows, number, per_page, total)
 
 
 def page_links(base_url: str, query: QueryDict, page: Page) -> dict[str, str | None]:

@@ -14,6 +14,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -75,6 +76,13 @@ def sandbox_api(endpoint: str, methods: tuple[str, ...]) -> Callable[[View], Vie
                 response = _error(404, str(missing))
             except actions.InvalidRequest as invalid:
                 response = _error(422, str(invalid), invalid.errors)
+            except RequestDataTooBig:
+                # Django's own refusal is a 400 HTML page; the contract's clients read JSON.
+                response = _error(
+                    413,
+                    f"The body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,} bytes.",
+                    {"body": ["Send a smaller body."]},
+                )
             return _fault_after_answer(decision, request, response)
 
         return login_not_required(csrf_exempt(wrapper))
@@ -104,7 +112,8 @@ def _fault_after_answer(
 def _json_body(request: HttpRequest) -> Any:
     try:
         return json.loads(request.body or b"null")
-    except (ValueError, UnicodeDecodeError):
+    # RecursionError: json.loads recurses once per level, so a body of 100,000 "[" ends there.
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise actions.InvalidRequest(
             "The body is not valid JSON.", {"body": ["Send a JSON document."]}
         ) from None

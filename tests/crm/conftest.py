@@ -23,3 +23,7 @@ def crm(crm_sandbox, fast_retries) -> CrmClient:
     client = CrmClient.from_settings()
     yield client
     client.close()
+
+
+# A second CRM over real HTTP, for answers the sandbox cannot hold (see stub_crm.py).
+from tests.crm.stub_crm import stub_crm  # noqa: E402, F401

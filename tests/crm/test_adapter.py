@@ -27,8 +27,8 @@ META = {"current_page": 1, "per_page": 25, "last_page": 1, "total": 1}
         b'{"data": {}, "meta": {}}',
         b'{"data": [], "meta": {"current_page": "one"}}',
         b'{"data": [{"name_first": "no id"}], "meta": {"current_page": 1, "per_page": 1, "last_page": 1, "total": 1}}',
-        b'{"data": [{"id": "1", "updated_at": "yesterday"}], "meta": {"current_page": 1, "per_page": 1, "last_page": 1, "total": 1}}',
-        b'{"data": [{"id": "1", "cards": "none"}], "meta": {"current_page": 1, "per_page": 1, "last_page": 1, "total": 1}}',
+        b'{"data": ["7"], "meta": {"current_page": 1, "per_page": 1, "last_page": 1, "total": 1}}',
+        b'{"data": [{"id": {"n": 1}}], "meta": {"current_page": 1, "per_page": 1, "last_page": 1, "total": 1}}',
     ],
 )
 def test_it_refuses_a_body_that_is_not_the_contracts_shape(body):

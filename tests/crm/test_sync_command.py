@@ -13,6 +13,7 @@ from django.core.management import CommandError, call_command
 
 from mergeassist.crm.client import CrmClient
 from mergeassist.crm.models import Customer, SyncRun
+from mergeassist.crm.sync import SyncProgress, run_sync
 from mergeassist.crm.tasks import sync_customers_task
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,15 +36,26 @@ def test_it_prints_progress_and_a_summary(crm_sandbox, fast_retries):
 
 def test_it_says_when_it_resumes_an_unfinished_run(crm_sandbox, fast_retries):
     crm_sandbox.seed(150)
-    SyncRun.objects.create(kind=SyncRun.Kind.FULL, status=SyncRun.Status.FAILED, cursor="100")
+    with pytest.raises(Stop):
+        run_sync(full=True, on_progress=stop_after_first_page)
     out = io.StringIO()
 
     call_command("sync_customers", stdout=out)
 
     lines = out.getvalue().splitlines()
     assert lines[0] == "Resuming the unfinished full sync after customer id 100."
-    assert lines[1].startswith("page 1: 50/50 customers (50 new, 0 updated)")
-    assert Customer.objects.count() == 50, "a resumed run reads only after its cursor"
+    assert lines[1] == "re-checked ids up to 100 of 100 (read before the stop): 0 changed and read again, 0 gone"
+    assert lines[2].startswith("page 2: 150/150 customers (150 new, 0 updated)")
+    assert Customer.objects.count() == 150
+
+
+class Stop(Exception):
+    pass
+
+
+def stop_after_first_page(progress: SyncProgress) -> None:
+    if progress.run.pages_fetched == 1:
+        raise Stop
 
 
 def test_it_syncs_incrementally_by_default_once_a_sync_succeeded(crm_sandbox, fast_retries):
@@ -57,7 +69,7 @@ def test_it_syncs_incrementally_by_default_once_a_sync_succeeded(crm_sandbox, fa
 
 def test_it_says_the_key_is_wrong_in_one_line(crm_sandbox, fast_retries, monkeypatch):
     wrong = CrmClient(crm_sandbox.base_url, "sk_wrong_key_0000")
-    monkeypatch.setattr(CrmClient, "from_settings", classmethod(lambda cls: wrong))
+    monkeypatch.setattr(CrmClient, "for_jobs", classmethod(lambda cls: wrong))
 
     with pytest.raises(CommandError) as caught:
         call_command("sync_customers", stdout=io.StringIO())

@@ -57,6 +57,13 @@ class Command(BaseCommand):
             self._announced_resume = True
         if run.status == SyncRun.Status.SUCCEEDED:
             return
+        if progress.rechecking:
+            self.stdout.write(
+                f"re-checked ids up to {progress.rechecked_to:,} of {progress.recheck_up_to:,} "
+                f"(read before the stop): {progress.rechecked_again:,} changed and read again, "
+                f"{progress.rechecked_gone:,} gone"
+            )
+            return
         expected = f"/{run.total_expected:,}" if run.total_expected is not None else ""
         self.stdout.write(
             f"page {run.pages_fetched:,}: {run.customers_seen:,}{expected} customers "
@@ -66,12 +73,18 @@ class Command(BaseCommand):
 
 
 def _summary(run: SyncRun) -> str:
-    duration = run.duration_seconds or 0.0
-    return (
-        f"{run.get_kind_display()} sync done in {duration:.1f}s: {run.customers_seen:,} customers "
+    # The time spent working: a run resumed the next morning did not take all night.
+    summary = (
+        f"{run.get_kind_display()} sync done in {run.seconds_working:.1f}s: {run.customers_seen:,} customers "
         f"({run.customers_created:,} new, {run.customers_updated:,} updated, {run.customers_gone:,} gone), "
         f"{run.pages_fetched:,} pages, {run.requests_made:,} requests."
     )
+    if run.customers_skipped:
+        summary += (
+            f" {run.customers_skipped:,} customer{'s' if run.customers_skipped != 1 else ''} skipped, "
+            f"their records unreadable: {run.skipped_detail}"
+        )
+    return summary
 
 
 def _quiet_loggers() -> list[tuple[logging.Logger, int]]:
