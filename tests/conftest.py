@@ -42,3 +42,9 @@ def bob(db) -> User:
 @pytest.fixture
 def charlie(db) -> User:
     return User.objects.create_user("charlie", "charlie@example.org", PASSWORD)
+
+
+@pytest.fixture
+def sam(db) -> User:
+    """A superuser: everything, /admin/ included."""
+    return User.objects.create_superuser("sam", "sam@example.org", PASSWORD)

@@ -7,6 +7,8 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
+from mergeassist.core.csvsafe import neutralise_row
+
 from .engine import ScoredPair
 from .records import RECORD_FIELDS, Record
 
@@ -58,9 +60,9 @@ def write_pairs_csv(path: str | Path, pairs: Iterable[ScoredPair]) -> int:
         writer = csv.writer(handle)
         writer.writerow(OUTPUT_COLUMNS)
         for pair in pairs:
-            writer.writerow(
+            writer.writerow(neutralise_row(
                 [pair.id_a, pair.id_b, f"{pair.score:.1f}", "true" if pair.is_match else "false",
                  json.dumps(pair.explanation, separators=(",", ":"), ensure_ascii=False)]
-            )
+            ))
             count += 1
     return count
