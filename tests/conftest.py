@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 
 import pytest
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import Group, Permission, User
 
-from mergeassist.core.roles import AUDITORS, REVIEWERS
+from mergeassist.core.roles import AUDITOR_PERMISSIONS, AUDITORS, REVIEWER_PERMISSIONS, REVIEWERS
 
 # The live sandbox fixtures (`crm_sandbox`) live beside the sandbox's own tests.
 pytest_plugins = ["tests.sandbox_fixtures"]
@@ -25,17 +25,29 @@ def fast_password_hashing(settings) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+def role_group(name: str, permissions: tuple[str, ...]) -> Group:
+    """The group core's migrations made. Tests on a live server run on a flushed database, where the
+    migrations' rows are gone: there the group is made again from the same list the migration uses.
+    Tests on the ordinary database (e.g. tests/audit/test_access_matrix.py) see the migration's own."""
+    group, created = Group.objects.get_or_create(name=name)
+    if created:
+        for permission in permissions:
+            app_label, codename = permission.split(".")
+            group.permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+    return group
+
+
 @pytest.fixture
 def alice(db) -> User:
     user = User.objects.create_user("alice", "alice@example.org", PASSWORD)
-    user.groups.add(Group.objects.get_or_create(name=REVIEWERS)[0])
+    user.groups.add(role_group(REVIEWERS, REVIEWER_PERMISSIONS))
     return user
 
 
 @pytest.fixture
 def bob(db) -> User:
     user = User.objects.create_user("bob", "bob@example.org", PASSWORD)
-    user.groups.add(Group.objects.get_or_create(name=AUDITORS)[0])
+    user.groups.add(role_group(AUDITORS, AUDITOR_PERMISSIONS))
     return user
 
 

@@ -285,3 +285,15 @@ def test_an_auditor_cannot_merge_and_nothing_reaches_the_crm(client, bob, alice,
     assert counting_crm == []
     assert CrmCall.objects.count() == calls_before
     assert Decision.objects.count() == 1
+
+
+def test_the_roles_are_the_migrations_groups_with_their_permissions(db):
+    from django.contrib.auth.models import Group
+
+    auditors = {f"{p.content_type.app_label}.{p.codename}" for p in Group.objects.get(name="Auditors").permissions.all()}
+    reviewers = {f"{p.content_type.app_label}.{p.codename}" for p in Group.objects.get(name="Reviewers").permissions.all()}
+    assert {"audit.view_history", "audit.export_history", "crm.view_customer"} <= auditors
+    assert "review.review_pairs" not in auditors and "audit.revert_fields" not in auditors
+    assert "review.review_pairs" in reviewers and "audit.view_history" not in reviewers
+    # Reverting writes to the CRM outside the review flow: superusers only, grantable per person.
+    assert "audit.revert_fields" not in reviewers
