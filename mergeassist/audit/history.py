@@ -127,14 +127,16 @@ def _anchor(decision_id: int) -> tuple[datetime, int]:
     return created_at, decision_id
 
 
+# (created_at, id) < (c, pk), spelt so the first term is a plain range the index can seek to;
+# the OR alone would make SQLite and PostgreSQL scan from the newest row.
 def _older_than(anchor: tuple[datetime, int]) -> Q:
     created_at, pk = anchor
-    return Q(created_at__lt=created_at) | Q(created_at=created_at, id__lt=pk)
+    return Q(created_at__lte=created_at) & (Q(created_at__lt=created_at) | Q(id__lt=pk))
 
 
 def _newer_than(anchor: tuple[datetime, int]) -> Q:
     created_at, pk = anchor
-    return Q(created_at__gt=created_at) | Q(created_at=created_at, id__gt=pk)
+    return Q(created_at__gte=created_at) & (Q(created_at__gt=created_at) | Q(id__gt=pk))
 
 
 EXPORT_HEADER = (
