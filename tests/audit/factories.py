@@ -9,6 +9,8 @@ from typing import Any
 from django.utils import timezone
 
 from mergeassist.audit.models import CrmCall, Decision
+from mergeassist.crm.client import CrmClient
+from mergeassist.sandbox.models import SandboxCustomer
 
 _numbers = count(1000)
 
@@ -87,3 +89,28 @@ def make_call(decision: Decision, *, step: str = CrmCall.Step.MERGE, outcome: st
     }
     values.update(fields)
     return CrmCall.objects.create(**values)
+
+
+def merge_in_the_sandbox(reviewer, *, take_secondary: tuple[str, ...] = ("email",)) -> Decision:
+    """A real merge through the client, recorded as the review's do_merge records it."""
+    primary = SandboxCustomer.objects.create(
+        name_first="Ann", name_last="Lee", email="ann@old.example", phone=None, city="Boston", country="US"
+    )
+    secondary = SandboxCustomer.objects.create(
+        name_first="Anne", name_last="Lee", email="ann@new.example", phone="+1 617 555 0199", city="Boston", country="US"
+    )
+    p, s = str(primary.id), str(secondary.id)
+    with CrmClient.from_settings() as client:
+        preview = client.preview_merge(p, s)
+        before_p, before_s = preview.raw["primary"], preview.raw["secondary"]
+        choices = {name: {"kept": "secondary", "value": before_s[name], "replaced": before_p[name]} for name in take_secondary}
+        decision = make_decision(
+            reviewer=reviewer, primary=before_p, secondary=before_s, preview=preview.raw, choices=choices,
+            outcome=Decision.Outcome.IN_PROGRESS,
+        )  # fmt: skip
+        if choices:
+            client.update_fields(p, {name: c["value"] for name, c in choices.items()})
+        client.merge(p, s)
+    decision.outcome = Decision.Outcome.MERGED
+    decision.save(update_fields=["outcome"])
+    return decision
