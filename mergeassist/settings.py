@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -88,6 +89,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "django_tasks_db",
+    "axes",
     "mergeassist.core",
     "mergeassist.crm",
     "mergeassist.review",
@@ -106,6 +108,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it turns a lock-out found during authentication into its response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "mergeassist.urls"
@@ -154,6 +158,23 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# Lock-out (django-axes): after MERGEASSIST_LOGIN_FAILURE_LIMIT failed logins for one username, or
+# from one address, within MERGEASSIST_LOGIN_LOCKOUT_MINUTES, further logins are refused (even with
+# the right password) until that long has passed without another try. Each failure is recorded
+# (admin: "Access attempts" and "Access failures", superusers only).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first, so a locked-out login never reaches a password check
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = envint("MERGEASSIST_LOGIN_FAILURE_LIMIT", "5")
+AXES_COOLOFF_TIME = timedelta(minutes=envint("MERGEASSIST_LOGIN_LOCKOUT_MINUTES", "15"))
+# Either one locks: a username tried from many addresses, or one address trying many usernames.
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_ENABLE_ACCESS_FAILURE_LOG = True  # one row per failure: who, from where, when
+AXES_LOCKOUT_CALLABLE = "mergeassist.core.views.locked_out"
+# The address is REMOTE_ADDR (axes' default). Behind a reverse proxy every login would share the
+# proxy's address: set django-axes' AXES_IPWARE_* settings for the proxy before deploying there.
+
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/customers/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"

@@ -10,7 +10,11 @@ urlpatterns = [
     path("", include("mergeassist.core.urls")),
     path("", include("mergeassist.crm.urls")),
     path("", include("mergeassist.review.urls")),
+    path("", include("mergeassist.audit.urls")),
 ]
+
+# A refusal in words (or a small fragment for htmx), and "whom to ask" for people with no role.
+handler403 = "mergeassist.core.views.permission_denied"
 
 if settings.MERGEASSIST_SANDBOX:
     urlpatterns.append(path("sandbox/", include("mergeassist.sandbox.urls")))

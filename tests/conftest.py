@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 
 import pytest
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import Group, Permission, User
 
-from mergeassist.core.roles import AUDITORS, REVIEWERS
+from mergeassist.core.roles import AUDITOR_PERMISSIONS, AUDITORS, REVIEWER_PERMISSIONS, REVIEWERS
 
 # The live sandbox fixtures (`crm_sandbox`) live beside the sandbox's own tests.
 pytest_plugins = ["tests.sandbox_fixtures"]
@@ -31,20 +31,38 @@ def scan_cache_per_test(settings, tmp_path_factory) -> None:
     settings.MERGEASSIST_SCAN_CACHE_DIR = tmp_path_factory.mktemp("scan-cache")
 
 
+def role_group(name: str, permissions: tuple[str, ...]) -> Group:
+    """The group core's migrations made. Tests on a live server run on a flushed database, where the
+    migrations' rows are gone: there the group is made again from the same list the migration uses.
+    Tests on the ordinary database (e.g. tests/audit/test_access_matrix.py) see the migration's own."""
+    group, created = Group.objects.get_or_create(name=name)
+    if created:
+        for permission in permissions:
+            app_label, codename = permission.split(".")
+            group.permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+    return group
+
+
 @pytest.fixture
 def alice(db) -> User:
     user = User.objects.create_user("alice", "alice@example.org", PASSWORD)
-    user.groups.add(Group.objects.get_or_create(name=REVIEWERS)[0])
+    user.groups.add(role_group(REVIEWERS, REVIEWER_PERMISSIONS))
     return user
 
 
 @pytest.fixture
 def bob(db) -> User:
     user = User.objects.create_user("bob", "bob@example.org", PASSWORD)
-    user.groups.add(Group.objects.get_or_create(name=AUDITORS)[0])
+    user.groups.add(role_group(AUDITORS, AUDITOR_PERMISSIONS))
     return user
 
 
 @pytest.fixture
 def charlie(db) -> User:
     return User.objects.create_user("charlie", "charlie@example.org", PASSWORD)
+
+
+@pytest.fixture
+def sam(db) -> User:
+    """A superuser: everything, /admin/ included."""
+    return User.objects.create_superuser("sam", "sam@example.org", PASSWORD)

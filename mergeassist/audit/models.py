@@ -70,6 +70,12 @@ class Decision(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         get_latest_by = "created_at"
+        # The history pages by keyset (newest first), alone or within one reviewer or one outcome.
+        indexes = [
+            models.Index(fields=["-created_at", "-id"], name="audit_decision_newest"),
+            models.Index(fields=["reviewer_username", "-created_at", "-id"], name="audit_decision_reviewer"),
+            models.Index(fields=["outcome", "-created_at", "-id"], name="audit_decision_outcome"),
+        ]
         permissions = [
             ("view_history", "Can read the merge history and dashboard"),
             ("export_history", "Can export the merge history as CSV"),
@@ -111,3 +117,5 @@ class CrmCall(models.Model):
 
     class Meta:
         ordering = ["started_at", "id"]
+        # The dashboard's error rate over the last days.
+        indexes = [models.Index(fields=["started_at"], name="audit_crmcall_started")]

@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from django.contrib.auth.decorators import permission_required
 from django.core.paginator import Paginator
 from django.db.models import F, Max, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
@@ -122,6 +123,7 @@ class CustomerResults:
         return list(pages.get_elided_page_range(min(self.page, last_page), on_each_side=2, on_ends=1))
 
 
+@permission_required("crm.view_customer", raise_exception=True)
 @require_GET
 @vary_on_headers("HX-Request")  # one URL, two bodies: caches must keep the fragment and the page apart
 def list_customers(request: HttpRequest) -> HttpResponse:
@@ -155,6 +157,7 @@ def list_customers(request: HttpRequest) -> HttpResponse:
     return render(request, template, context, status=status)
 
 
+@permission_required("crm.view_customer", raise_exception=True)
 @require_GET
 def show_sync_status(request: HttpRequest) -> HttpResponse:
     """The status line alone: the customer list polls it while a sync runs."""

@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
+from mergeassist.core.csvsafe import neutralise_row
 from mergeassist.crm.ids import parse_crm_id
 
 from .engine import ScoredPair, compact_explanation
@@ -89,6 +90,8 @@ def write_pairs_csv(path: str | Path, pairs: Iterable[ScoredPair], explanation: 
         writer.writerow(OUTPUT_COLUMNS)
         for pair in pairs:
             text = compact_explanation(pair.explanation) if compact else json.dumps(pair.explanation, separators=(",", ":"), ensure_ascii=False)
-            writer.writerow([pair.id_a, pair.id_b, f"{pair.score:.1f}", "true" if pair.is_match else "false", text])
+            writer.writerow(
+                neutralise_row([pair.id_a, pair.id_b, f"{pair.score:.1f}", "true" if pair.is_match else "false", text])
+            )
             count += 1
     return count
