@@ -9,6 +9,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("mergeassist.core.urls")),
     path("", include("mergeassist.crm.urls")),
+    path("", include("mergeassist.jobs.urls")),
 ]
 
 if settings.MERGEASSIST_SANDBOX:
