@@ -104,3 +104,9 @@ def wait_for(condition: Callable[[], object], *, timeout: float, what: str, work
             return value
         time.sleep(0.1)
     raise AssertionError(f"Timed out waiting for {what}" + (f"\n{workers.logs()}" if workers else ""))
+
+
+@pytest.fixture
+def fast_retries(settings) -> None:
+    settings.MERGEASSIST_CRM_BACKOFF = 0.001
+    settings.MERGEASSIST_CRM_TIMEOUT = 5
