@@ -99,9 +99,9 @@ def gunicorn(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
-                requests.get(f"{url}/healthz", timeout=2)
+                requests.get(f"{url}/healthz", timeout=10)
                 break
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or its workers still booting
                 time.sleep(0.2)
         yield url, log
     finally:

@@ -40,9 +40,9 @@ def start_web(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], 
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
-            if requests.get(f"{url}/healthz", timeout=2).status_code in (200, 503):
+            if requests.get(f"{url}/healthz", timeout=10).status_code in (200, 503):
                 return process, url
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or its worker still booting
             time.sleep(0.2)
     raise AssertionError("gunicorn did not start:\n" + log.read_text())
 
