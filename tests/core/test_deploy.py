@@ -91,7 +91,8 @@ def gunicorn(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     log = tmp_path / "gunicorn.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "mergeassist.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers", "2"],
+            [sys.executable, "-m", "gunicorn", "mergeassist.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers", "2",
+             "--no-control-socket"],
             cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     url = f"http://127.0.0.1:{port}"

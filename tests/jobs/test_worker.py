@@ -16,7 +16,7 @@ from mergeassist.crm.models import Customer, SyncRun
 from mergeassist.jobs.actions import do_request_job
 from mergeassist.jobs.models import Job
 from mergeassist.review.models import ScanRun
-from tests.jobs.conftest import wait_for
+from tests.worker_fixtures import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -27,7 +27,7 @@ def squashed(html: str) -> str:
     return " ".join(html.split())
 
 
-def test_a_worker_runs_a_sync_then_a_scan_and_the_panel_follows_both_to_the_end(workers, crm_sandbox, client, alice):
+def test_a_worker_runs_a_sync_then_a_scan_and_the_panel_follows_both_to_the_end(workers, crm_sandbox, client, alice, role_permissions):
     crm_sandbox.seed(800, seed=3)
     # Slow pages, so the sync is seen part-way.
     crm_sandbox.set_faults("list.slow=1,delay=0.25")

@@ -20,7 +20,7 @@ from django.test import Client
 from mergeassist.crm.models import Customer, SyncRun
 from mergeassist.jobs.models import Job
 from tests.core.test_demo import free_port
-from tests.jobs.conftest import process_env, wait_for
+from tests.worker_fixtures import process_env, wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 
@@ -33,7 +33,7 @@ def start_web(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], 
     with open(log, "wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "mergeassist.wsgi:application", "--bind", f"127.0.0.1:{port}",
-             "--workers", "1", "--threads", "10"],
+             "--workers", "1", "--threads", "10", "--no-control-socket"],
             cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
@@ -47,7 +47,7 @@ def start_web(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], 
     raise AssertionError("gunicorn did not start:\n" + log.read_text())
 
 
-def test_twenty_presses_on_two_web_servers_with_two_workers_start_one_sync(workers, crm_sandbox, alice, tmp_path):
+def test_twenty_presses_on_two_web_servers_with_two_workers_start_one_sync(workers, crm_sandbox, alice, role_permissions, tmp_path):
     crm_sandbox.seed(300, seed=5)
     crm_sandbox.set_faults("list.slow=1,delay=0.2")
     env = process_env(crm_sandbox)

@@ -1,4 +1,4 @@
-"""Real `db_worker` processes for the jobs tests, on the test database the test itself uses."""
+"""Real `db_worker` processes started by a test (`workers`), on the test database the test itself uses."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from django.db import connection
 
 from tests.sandbox_fixtures import CrmSandbox
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 # Short enough that a killed worker is noticed within seconds; the beat is five times faster.
 HEARTBEAT_SECONDS = 0.4
 STALE_SECONDS = 3.0
@@ -110,3 +110,18 @@ def wait_for(condition: Callable[[], object], *, timeout: float, what: str, work
 def fast_retries(settings) -> None:
     settings.MERGEASSIST_CRM_BACKOFF = 0.001
     settings.MERGEASSIST_CRM_TIMEOUT = 5
+
+
+@pytest.fixture
+def role_permissions(transactional_db) -> None:
+    """What core's data migration grants the Reviewers and Auditors, granted again: a transactional
+    test's flush (before this one) empties the tables the migration filled."""
+    from django.contrib.auth.models import Group, Permission
+
+    from mergeassist.core.roles import AUDITOR_PERMISSIONS, AUDITORS, REVIEWER_PERMISSIONS, REVIEWERS
+
+    for group_name, names in ((REVIEWERS, REVIEWER_PERMISSIONS), (AUDITORS, AUDITOR_PERMISSIONS)):
+        group, _ = Group.objects.get_or_create(name=group_name)
+        for name in names:
+            app_label, codename = name.split(".")
+            group.permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
