@@ -117,10 +117,19 @@ def run_job_now(job_id: int, *, worker_id: str = "") -> dict[str, object]:
                 _run_sync_job(job, heartbeat)
             else:
                 _run_scan_job(job)
-        except BaseException as exc:  # a stopped worker (SystemExit) too: the row must not stay running
+        except (KeyboardInterrupt, SystemExit):
+            # The worker was stopped mid-job (a deploy, Ctrl-C twice): queue the job again, so the
+            # next worker resumes it rather than leaving it to the next press or schedule.
+            if _finish(job, Job.Status.ABANDONED, "Its worker was stopped before it finished; queued again.") is not None:
+                _requeue(job)
+            raise
+        except BaseException as exc:
             _finish(job, Job.Status.FAILED, _in_words(exc))
             raise
     rerun = _finish(job, Job.Status.SUCCEEDED)
+    if rerun is None:
+        # Reaped while it ran (its beats could not reach the database); its re-run chains the scan.
+        return {"job_id": job.pk, "status": "taken over"}
     if job.kind == Job.Kind.SYNC:
         request_scan_after_sync(job)
     elif rerun:
@@ -174,12 +183,13 @@ def _run_scan_job(job: Job) -> None:
     job.scan_run_id = scan.pk
 
 
-def _finish(job: Job, status: str, message: str = "") -> bool:
-    """Record the outcome unless the job was taken from us; returns whether a re-run was asked for."""
+def _finish(job: Job, status: str, message: str = "") -> bool | None:
+    """Record the outcome unless the job was taken from us (then None); returns whether a re-run
+    was asked for while it ran."""
     with transaction.atomic():
         current = Job.objects.select_for_update().filter(pk=job.pk).first()
         if current is None or current.status != Job.Status.RUNNING:
-            return False
+            return None
         Job.objects.filter(pk=job.pk).update(
             status=status,
             finished_at=timezone.now(),
@@ -195,8 +205,6 @@ def _in_words(exc: BaseException) -> str:
         return exc.message
     if isinstance(exc, (SyncAlreadyRunning, JobAbandoned)):
         return str(exc)
-    if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-        return "Stopped with its worker before it finished; the next sync resumes where it stopped."
     return f"{type(exc).__name__}: {exc}"
 
 
@@ -266,17 +274,17 @@ def reap_abandoned_jobs(*, now: datetime | None = None) -> list[Job]:
             _fail_task_result(job, now)
         logger.warning("Job %s (%s) abandoned: its worker stopped beating at %s", job.pk, job.kind, job.heartbeat_at)
         reaped.append(job)
-        if job.attempt < settings.MERGEASSIST_JOB_MAX_ATTEMPTS:
-            do_request_job(
-                kind=job.kind,
-                requested_by=job.requested_by,
-                full=job.full,
-                reason=f"re-run of job {job.pk}",
-                retry_of=job,
-            )
-        else:
-            logger.error("Job %s was abandoned %s times; not re-running it", job.pk, job.attempt)
+        _requeue(job)
     return reaped
+
+
+def _requeue(job: Job) -> None:
+    if job.attempt >= settings.MERGEASSIST_JOB_MAX_ATTEMPTS:
+        logger.error("Job %s stopped unfinished %s times; not running it again", job.pk, job.attempt)
+        return
+    do_request_job(
+        kind=job.kind, requested_by=job.requested_by, full=job.full, reason=f"re-run of job {job.pk}", retry_of=job
+    )
 
 
 def _release_runs(job: Job, now: datetime) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.conftest import PASSWORD
 from tests.core.test_demo import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -151,3 +152,15 @@ def test_logs_are_json_lines_with_the_request_id(gunicorn):
     entry = next(line for line in lines if line.get("request_id") == "req-42")
     assert entry["level"] == "WARNING" and entry["logger"].startswith("django.security")
     assert entry["message"] == "Forbidden (Referer checking failed - no Referer.): /healthz"
+
+
+def test_a_session_ends_with_the_browser_and_after_an_idle_hour(client, alice):
+    client.post("/accounts/login/", {"username": "alice", "password": PASSWORD})
+    cookie = client.cookies["sessionid"]
+    assert cookie["expires"] == "" and cookie["max-age"] == ""  # gone when the browser closes
+    assert client.session.get_expiry_age() == 3600
+    # Each request renews it: an hour of *idleness* ends it, not an hour of work.
+    first_expiry = client.session.get_expiry_date()
+    time.sleep(1.1)
+    client.get("/jobs/panel")
+    assert client.session.get_expiry_date() > first_expiry

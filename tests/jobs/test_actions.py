@@ -158,3 +158,19 @@ def test_the_heartbeat_beats_while_the_job_works_and_notices_when_the_job_was_ta
         Job.objects.filter(pk=job.pk).update(status=Job.Status.ABANDONED)
         time.sleep(0.3)
         assert heartbeat.lost
+
+
+def test_a_job_cut_short_by_stopping_its_worker_is_queued_again(db, monkeypatch):
+    def stopped_mid_page(**kwargs):
+        raise SystemExit(1)  # what db_worker's second Ctrl-C / SIGTERM does inside the task
+
+    monkeypatch.setattr("mergeassist.jobs.actions.run_sync", stopped_mid_page)
+    job, _ = do_request_job(kind="sync")
+
+    with pytest.raises(SystemExit):
+        run_job_now(job.pk)
+
+    job.refresh_from_db()
+    assert job.status == Job.Status.ABANDONED
+    assert job.error_message == "Its worker was stopped before it finished; queued again."
+    assert Job.objects.get(retry_of=job).status == Job.Status.QUEUED
