@@ -33,14 +33,18 @@ install: $(VENV)/.installed
 
 install-dev: $(VENV)/.installed-dev
 
-demo: install
-	$(PY) manage.py demo $(DEMO_ARGS)
+# The demo runs in development mode (DJANGO_DEBUG is off unless set): the sandbox CRM and its
+# generator (Faker, a development requirement) are installed only then.
+demo: install-dev
+	DJANGO_DEBUG=true $(PY) manage.py demo $(DEMO_ARGS)
 
+# The whole suite on SQLite, then the whole suite again on PostgreSQL when a server is named
+# (.ci/run starts one). The tests turn DJANGO_DEBUG on themselves (tests/development_mode.py).
 test: install-dev
 	$(PY) -m pytest
 	@if [ -n "$$MERGEASSIST_TEST_POSTGRES_URL" ]; then \
-	  echo "== The sync, the scan and the concurrency tests again, on PostgreSQL"; \
-	  DATABASE_URL="$$MERGEASSIST_TEST_POSTGRES_URL" $(PY) -m pytest tests/postgres tests/crm/test_sync.py tests/review; \
+	  echo "== The whole suite again, on PostgreSQL"; \
+	  DATABASE_URL="$$MERGEASSIST_TEST_POSTGRES_URL" $(PY) -m pytest; \
 	fi
 
 bench: install-dev

@@ -11,6 +11,7 @@ urlpatterns = [
     path("", include("mergeassist.crm.urls")),
     path("", include("mergeassist.review.urls")),
     path("", include("mergeassist.audit.urls")),
+    path("", include("mergeassist.jobs.urls")),
 ]
 
 # A refusal in words (or a small fragment for htmx), and "whom to ask" for people with no role.

@@ -9,8 +9,8 @@ from django.contrib.auth.models import Group, Permission, User
 
 from mergeassist.core.roles import AUDITOR_PERMISSIONS, AUDITORS, REVIEWER_PERMISSIONS, REVIEWERS
 
-# The live sandbox fixtures (`crm_sandbox`) live beside the sandbox's own tests.
-pytest_plugins = ["tests.sandbox_fixtures"]
+# The live sandbox (`crm_sandbox`) and real `db_worker` processes (`workers`).
+pytest_plugins = ["tests.sandbox_fixtures", "tests.worker_fixtures"]
 
 # Playwright's sync API runs an event loop in the test thread; Django refuses DB access from there
 # without this. Tests still run one at a time.

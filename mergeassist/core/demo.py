@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import time
@@ -60,6 +61,29 @@ def start_server(host: str, port: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen(command, cwd=settings.BASE_DIR, env=env)
 
 
+def start_worker() -> subprocess.Popen[bytes]:
+    """A db_worker beside the web server: it runs "Sync now", "Scan now" and the schedule."""
+    env = {**os.environ, "MERGEASSIST_CRM_URL": settings.MERGEASSIST_CRM_URL}
+    command = [sys.executable, "manage.py", "db_worker", "--no-reload", "--no-startup-delay", "--verbosity", "0"]
+    return subprocess.Popen(command, cwd=settings.BASE_DIR, env=env)
+
+
+def stop(process: subprocess.Popen[bytes], timeout: float = 10) -> None:
+    """Stop a child the way Ctrl-C would, then harder if it does not go.
+
+    The worker finishes its task on the first SIGINT (the terminal sends it one); a second one makes
+    it stop at once, and a job cut short is marked so and resumed by the next sync.
+    """
+    for sig in (signal.SIGINT, signal.SIGINT, signal.SIGKILL):
+        if process.poll() is not None:
+            return
+        process.send_signal(sig)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            continue
+
+
 def wait_until_up(url: str, server: subprocess.Popen[bytes], timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -81,6 +105,7 @@ def banner(app_url: str, password: str, api_key: str) -> str:
         "  MergeAssist is running.\n\n"
         f"  Open      {app_url}/  (log in at {app_url}/accounts/login/)\n"
         f"  Logins (username, password):\n{logins}\n"
-        f"  Sandbox CRM API: {app_url}/sandbox/v2/customers/  (Authorization: Bearer {api_key})\n\n"
-        "  Press Ctrl-C to stop.\n"
+        f"  Sandbox CRM API: {app_url}/sandbox/v2/customers/  (Authorization: Bearer {api_key})\n"
+        "  A worker runs \"Sync now\" and \"Scan now\" (on the customer list) and a sync every 15 minutes.\n\n"
+        "  Press Ctrl-C to stop (the web server and the worker both stop).\n"
     )

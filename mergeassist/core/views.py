@@ -5,11 +5,12 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.forms import AuthenticationForm
-from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from mergeassist.core import health
 from mergeassist.core.access import has_a_role, landing_page, people_to_ask
 
 
@@ -22,15 +23,25 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @login_not_required
+@never_cache
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
-    """For load balancers: the app answers and its database does."""
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-    except Exception as exc:  # the probe must answer, whatever the database says
-        return JsonResponse({"status": "error", "database": str(exc)}, status=503)
-    return JsonResponse({"status": "ok"})
+    """For load balancers and operators. 503 only when the database fails: the pages still work when
+    the worker or the CRM is down (they show the snapshot), so those are reported, not fatal.
+    Reasons in words go to staff only; anonymous callers get the states alone."""
+    if not health.database_ok():
+        return JsonResponse({"status": "error", "database": "error"}, status=503)
+    worker = health.worker_status()
+    crm = health.crm_reachability()
+    body: dict[str, object] = {
+        "status": "ok" if worker["status"] == "ok" and crm.ok else "degraded",
+        "database": "ok",
+        "worker": worker,
+        "crm": {"status": "ok" if crm.ok else "error"},
+    }
+    if request.user.is_authenticated and request.user.is_staff:
+        body["crm"] = {**body["crm"], "message": crm.message}  # type: ignore[dict-item]
+    return JsonResponse(body)
 
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

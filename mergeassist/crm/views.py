@@ -11,7 +11,6 @@ from django.core.paginator import Paginator
 from django.db.models import F, Max, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.utils import timezone
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
@@ -19,7 +18,6 @@ from mergeassist.crm.client import CrmClient
 from mergeassist.crm.errors import CrmError
 from mergeassist.crm.forms import CustomerListForm, CustomerListQuery
 from mergeassist.crm.models import Customer, SyncRun
-from mergeassist.crm.sync import STALE_AFTER
 from mergeassist.crm.types import CrmCustomer
 from mergeassist.review.queue import pending_pairs_of
 
@@ -165,19 +163,17 @@ def show_sync_status(request: HttpRequest) -> HttpResponse:
 
 
 def _sync_status() -> dict[str, object]:
+    # What a running sync shows comes from one place, shared with the jobs panel and the command.
+    from mergeassist.jobs.progress import sync_progress
+
     last_sync = SyncRun.objects.order_by("-started_at").first()
+    progress = sync_progress(last_sync) if last_sync else None
     return {
         "last_sync": last_sync,
-        "last_sync_looks_stalled": _looks_stalled(last_sync),
+        "last_sync_progress": progress,
+        "last_sync_looks_stalled": bool(progress and progress.stalled),
         "snapshot_count": Customer.objects.filter(is_gone=False).count(),
     }
-
-
-def _looks_stalled(run: SyncRun | None) -> bool:
-    """A run still marked running whose worker stopped beating: the next sync will resume it."""
-    if run is None or run.status != SyncRun.Status.RUNNING:
-        return False
-    return run.heartbeat_at < timezone.now() - STALE_AFTER
 
 
 def _with_pending_pairs(results: CustomerResults) -> CustomerResults:

@@ -26,9 +26,12 @@ def test_it_prints_progress_and_a_summary(crm_sandbox, fast_retries):
     call_command("sync_customers", "--full", stdout=out)
 
     lines = out.getvalue().splitlines()
-    assert lines[0].startswith("page 1: 100/150 customers (100 new, 0 updated), 2 requests, ")
-    assert lines[0].endswith(" customers/s")
-    assert lines[1].startswith("page 2: 150/150 customers (150 new, 0 updated), 3 requests, ")
+    # The same words as the jobs panel (mergeassist.jobs.progress.sync_progress), then the page's counts.
+    assert lines[0].startswith("page 1: Full sync: 100 of 150 customers (66%), ")
+    assert " customers/s, about " in lines[0]
+    assert lines[0].endswith(" left; 100 new, 0 updated, 2 requests")
+    assert lines[1].startswith("page 2: Full sync: 150 of 150 customers (100%), ")
+    assert lines[1].endswith("; 150 new, 0 updated, 3 requests")
     assert lines[-1].startswith("Full sync done in ")
     assert lines[-1].endswith("150 customers (150 new, 0 updated, 0 gone), 2 pages, 3 requests.")
     assert Customer.objects.count() == 150
@@ -45,7 +48,7 @@ def test_it_says_when_it_resumes_an_unfinished_run(crm_sandbox, fast_retries):
     lines = out.getvalue().splitlines()
     assert lines[0] == "Resuming the unfinished full sync after customer id 100."
     assert lines[1] == "re-checked ids up to 100 of 100 (read before the stop): 0 changed and read again, 0 gone"
-    assert lines[2].startswith("page 2: 150/150 customers (150 new, 0 updated)")
+    assert lines[2].startswith("page 2: ") and lines[2].endswith("; 150 new, 0 updated, 3 requests")
     assert Customer.objects.count() == 150
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -31,16 +33,21 @@ class Command(BaseCommand):
         demo.ensure_demo_users(password)
 
         server = demo.start_server(host, port)
+        worker = None
         try:
             demo.wait_until_up(f"{app_url}/healthz", server)
             has_synced = SyncRun.objects.filter(status=SyncRun.Status.SUCCEEDED).exists()
             call_command("sync_customers", full=not has_synced)
             call_command("scan")
+            worker = demo.start_worker()
             self.stdout.write(demo.banner(app_url, password, settings.MERGEASSIST_CRM_API_KEY))
-            server.wait()
+            while server.poll() is None and worker.poll() is None:
+                time.sleep(0.5)
+            if worker.poll() is not None:
+                self.stderr.write(f"The worker stopped (exit code {worker.returncode}); stopping the demo.")
         except KeyboardInterrupt:
-            self.stdout.write("Stopping.")
+            self.stdout.write("Stopping the web server and the worker.")
         finally:
-            if server.poll() is None:
-                server.terminate()
-                server.wait(timeout=10)
+            for process in (worker, server):
+                if process is not None:
+                    demo.stop(process)

@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from mergeassist.crm.errors import CrmError
 from mergeassist.crm.models import SyncRun
 from mergeassist.crm.sync import SyncAlreadyRunning, SyncProgress, run_sync
+from mergeassist.jobs.progress import sync_progress
 
 
 class Command(BaseCommand):
@@ -27,6 +28,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *, full: bool, verbosity: int = 1, **options: object) -> None:
+
         previous_sigterm = _stop_cleanly_on_sigterm()
         # The command reports progress and failures itself; the client's per-retry warnings and
         # the sync's log lines would repeat them on stderr. -v 2 shows them.
@@ -64,11 +66,10 @@ class Command(BaseCommand):
                 f"{progress.rechecked_gone:,} gone"
             )
             return
-        expected = f"/{run.total_expected:,}" if run.total_expected is not None else ""
+        # The same words the jobs panel shows (one function says what a running sync shows).
         self.stdout.write(
-            f"page {run.pages_fetched:,}: {run.customers_seen:,}{expected} customers "
-            f"({run.customers_created:,} new, {run.customers_updated:,} updated), "
-            f"{run.requests_made:,} requests, {progress.rate:,.0f} customers/s"
+            f"page {run.pages_fetched:,}: {sync_progress(run).line()}; "
+            f"{run.customers_created:,} new, {run.customers_updated:,} updated, {run.requests_made:,} requests"
         )
 
 
