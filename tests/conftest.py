@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 
 import pytest
+from django.apps import apps
+from django.contrib.auth.management import create_permissions
 from django.contrib.auth.models import Group, Permission, User
+from django.contrib.contenttypes.models import ContentType
 
 from mergeassist.core.roles import AUDITOR_PERMISSIONS, AUDITORS, REVIEWER_PERMISSIONS, REVIEWERS
 
@@ -37,6 +40,11 @@ def role_group(name: str, permissions: tuple[str, ...]) -> Group:
     Tests on the ordinary database (e.g. tests/audit/test_access_matrix.py) see the migration's own."""
     group, created = Group.objects.get_or_create(name=name)
     if created:
+        # A flush (live-server tests) recreates content types under new ids; the cached ones and
+        # the permissions must be made again from them before the group can be granted anything.
+        ContentType.objects.clear_cache()
+        for app_config in apps.get_app_configs():
+            create_permissions(app_config, verbosity=0)
         for permission in permissions:
             app_label, codename = permission.split(".")
             group.permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
