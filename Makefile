@@ -40,13 +40,14 @@ test: install-dev
 	$(PY) -m pytest
 	@if [ -n "$$MERGEASSIST_TEST_POSTGRES_URL" ]; then \
 	  echo "== The sync, the scan and the concurrency tests again, on PostgreSQL"; \
-	  DATABASE_URL="$$MERGEASSIST_TEST_POSTGRES_URL" $(PY) -m pytest tests/postgres tests/crm/test_sync.py tests/review; \
+	  DATABASE_URL="$$MERGEASSIST_TEST_POSTGRES_URL" $(PY) -m pytest tests/postgres tests/crm/test_sync.py tests/review tests/review_views; \
 	fi
 
 bench: install-dev
 	$(PIP) install --quiet -r requirements-bench.txt
 	$(PY) bench/bench_matching.py
 	$(PY) bench/bench_sync.py
+	$(PY) bench/bench_review.py
 
 clean:
 	rm -rf $(VENV) db.sqlite3 db.sqlite3-wal db.sqlite3-shm staticfiles .pytest_cache
