@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, F, FilteredRelation, Max, OuterRef, Q, QuerySet
 
 from mergeassist.crm.ids import parse_crm_id
 from mergeassist.crm.models import Customer
@@ -99,10 +99,6 @@ def _customers_matching(term: str) -> list[int]:
     return list(Customer.objects.filter(by_text, is_gone=False).values_list("pk", flat=True)[:MAX_SEARCH_CUSTOMERS])
 
 
-def _skip_time(reviewer: User) -> Subquery:
-    return Subquery(PairSkip.objects.filter(pair=OuterRef("pk"), user_id=reviewer.pk).values("skipped_at")[:1])
-
-
 def _fresh(pairs: QuerySet[CandidatePair], reviewer: User) -> QuerySet[CandidatePair]:
     """The pairs the reviewer has not skipped, strongest first: a walk of the queue index."""
     skipped = Exists(PairSkip.objects.filter(pair=OuterRef("pk"), user_id=reviewer.pk))
@@ -111,9 +107,13 @@ def _fresh(pairs: QuerySet[CandidatePair], reviewer: User) -> QuerySet[Candidate
 
 def _skipped(pairs: QuerySet[CandidatePair], reviewer: User) -> QuerySet[CandidatePair]:
     """The pairs the reviewer skipped, in the order skipped (a reviewer skips few: this stays small)."""
+    # A join on the reviewer's own skips (not a subquery per pending pair): the database can start
+    # from the handful of PairSkip rows instead of walking every pending pair.
+    mine = FilteredRelation("skips", condition=Q(skips__user_id=reviewer.pk))
     return (
-        pairs.annotate(skipped_at=_skip_time(reviewer))
-        .filter(skipped_at__isnull=False)
+        pairs.annotate(my_skip=mine)
+        .filter(my_skip__isnull=False)
+        .annotate(skipped_at=F("my_skip__skipped_at"))
         .order_by("skipped_at", "pk")
     )
 
