@@ -931,12 +931,15 @@ def do_compare(*, reviewer: User, crm_id_a: str, crm_id_b: str) -> CandidatePair
     return _get_or_create_pair(customers[id_a], customers[id_b])
 
 
-def _get_or_create_pair(a: Customer, b: Customer) -> CandidatePair:
+def _get_or_create_pair(
+    a: Customer, b: Customer, *, cluster: Cluster | None = None, note: str = steps.COMPARED_BY_HAND
+) -> CandidatePair:
     key = steps.key_of(a.crm_id, b.crm_id)
     existing = CandidatePair.objects.filter(pair_key=key).first()
     if existing is not None:
         return existing
-    pair = steps.compared_pair(a, b)
+    pair = steps.compared_pair(a, b, note=note)
+    pair.cluster = cluster
     try:
         with transaction.atomic():
             pair.save()
@@ -960,8 +963,11 @@ def cluster_member_pairs(*, cluster: Cluster, primary_id: str) -> list[Candidate
     primary = members.get(parse_crm_id(primary_id) or "")
     if primary is None:
         raise InvalidChoice(f"Customer {primary_id} is not a member of this group.")
+    note = f"in one group with customer {primary.crm_id} (the scan did not pair them directly)"
     pairs = [
-        _get_or_create_pair(primary, member) for crm_id, member in members.items() if member.pk != primary.pk
+        _get_or_create_pair(primary, member, cluster=cluster, note=note)
+        for member in members.values()
+        if member.pk != primary.pk
     ]
     return sorted(pairs, key=lambda p: (-p.score, p.pk))
 
