@@ -378,7 +378,7 @@ def _merge_one(
         )
         preview_call.record(decision, reviewer)
         why = preview_call.error.message
-        message = f"Nothing was merged: the CRM did not give the merge preview ({why}). Try again."
+        message = f"Nothing was merged: the CRM's merge preview could not be fetched again. {why}"
         _finish_decision(decision, Decision.Outcome.FAILED, message)
         return MergeOutcome(decision=decision, pair=_fresh(pair), message=message)
     changes = _changes_since_shown(shown, current, fingerprint, in_group=in_group)
@@ -500,9 +500,8 @@ def _write_and_merge(
         except CrmError as exc:
             return _fail(
                 pair, decision,
-                f"Nothing was merged: writing the chosen values ({', '.join(values)}) "
-                f"to customer {primary_id} "
-                f"failed ({exc.message}). They may or may not have been written; Retry writes them again.",
+                f"Nothing was merged: the chosen values ({', '.join(values)}) could not be written to "
+                f"customer {primary_id}. {exc.message} They may or may not be on the customer now.",
             )  # fmt: skip
         for field in values:
             choices[field]["written"] = True
@@ -528,8 +527,8 @@ def _write_and_merge(
         if settled is SettlementOutcome.NOT_MERGED:
             return _fail(
                 pair, decision,
-                f"Nothing was merged: the CRM's answer was lost, and the CRM shows customer {secondary_id} "
-                f"still there.{written} Try again.",
+                f"Nothing was merged: the CRM's answer to the merge was lost, and the CRM shows customer "
+                f"{secondary_id} still there.{written} Try again.",
             )  # fmt: skip
         if settled is not SettlementOutcome.MERGED:
             return _unknown(pair, decision, settled)
@@ -538,7 +537,7 @@ def _write_and_merge(
         return _fail(
             pair,
             decision,
-            f"Nothing was merged: the CRM refused the merge ({exc.message}).{written} Try again.",
+            f"Nothing was merged: the CRM refused the merge. {exc.message}{written}",
         )
 
     return _complete_merge(pair, decision, reviewer, merged_customer, client)
