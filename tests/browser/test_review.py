@@ -173,7 +173,7 @@ def test_a_cluster_of_three_is_merged_into_one(chain, page: Page, log_in, alice,
     client, cluster, robert, bob, rob = chain
     log_in(page, alice)
     page.goto(f"{live_server.url}/review/clusters/{cluster.pk}/")
-    expect(page.locator("#cluster-weakest")).to_contain_text("score only 70")
+    expect(page.locator("#cluster-weakest")).to_contain_text("score 70. A chain of likely pairs is not proof")
     expect(page.locator("input[name^='fingerprint:']")).to_have_count(2)  # both previews loaded
     page.get_by_label(re.compile("I have checked the warnings above")).check()
     page.get_by_role("button", name="Merge", exact=True).click()
