@@ -1,9 +1,9 @@
 """Twenty simultaneous "Merge" presses for one pair: exactly one merge call reaches the CRM.
 
 Once as twenty threads calling do_merge at the same instant (each with its own database
-connection and CRM client), once as twenty POSTs of the merge form to the live server. `make test` runs this file on SQLite and,
-when MERGEASSIST_TEST_POSTGRES_URL names a server, again on PostgreSQL (READ COMMITTED, where a
-check-then-update claim would let several through).
+connection and CRM client), once as twenty POSTs of the merge form to the live server.
+`make test` runs this file on SQLite and, when MERGEASSIST_TEST_POSTGRES_URL names a server, again
+on PostgreSQL (READ COMMITTED, where a check-then-update claim would let several through).
 """
 
 from __future__ import annotations
