@@ -18,7 +18,7 @@ import logging
 import time
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -412,7 +412,7 @@ def _merge_one(
         raise PairNotPending("Someone else started merging this pair a moment ago.", _fresh(pair))
     preview_call.record(decision, reviewer)
     try:
-        return _write_and_merge(pair, decision, reviewer, current, choices, client)
+        return _write_and_merge(pair, decision, reviewer, choices, client)
     except BaseException as exc:
         # A bug or a crash of our own before the outcome was saved: never leave "merging" silently.
         decision.refresh_from_db()
@@ -483,10 +483,10 @@ def _write_and_merge(
     pair: CandidatePair,
     decision: Decision,
     reviewer: User,
-    preview: MergePreview,
     choices: dict[str, dict[str, Any]],
     client: CrmClient,
 ) -> MergeOutcome:
+    """Steps 4 and 5 for a claimed pair: PATCH the chosen values, merge (settling a lost answer)."""
     primary_id, secondary_id = decision.primary_crm_id, decision.secondary_crm_id
     # 4. The chosen values onto the primary, before the merge (the merge keeps the primary's).
     values = steps.values_to_write(choices)
@@ -566,7 +566,7 @@ def _complete_merge(
             repointed, retired = steps.repoint_pairs(
                 secondary=secondary_row, primary=primary_row, merged_pair=pair
             )
-            _mark_merged(pair, decision, reviewer, note, now)
+            _mark_merged(pair, decision, note, now)
         logger.info(
             "Merged customer %s into %s (decision %s; %d pairs re-pointed, %d retired)",
             secondary_id, primary_id, decision.pk, repointed, retired,
@@ -576,7 +576,7 @@ def _complete_merge(
         # itself must be on record. The next sync and scan bring the snapshot and pairs round.
         logger.exception("Merge decision %s: updating the snapshot and pairs failed", decision.pk)
         with transaction.atomic():
-            _mark_merged(pair, decision, reviewer, note, now)
+            _mark_merged(pair, decision, note, now)
             Decision.objects.filter(pk=decision.pk).update(
                 error_message="Merged, but the local snapshot and pairs were not updated "
                 f"({type(exc).__name__}); "
@@ -590,7 +590,7 @@ def _complete_merge(
     return MergeOutcome(decision=decision, pair=_fresh(pair), message=message)
 
 
-def _mark_merged(pair: CandidatePair, decision: Decision, reviewer: User | None, note: str, now: Any) -> None:
+def _mark_merged(pair: CandidatePair, decision: Decision, note: str, now: datetime) -> None:
     CandidatePair.objects.filter(pk=pair.pk).update(state=State.MERGED, decided_at=now)
     decision.note_text = note
     decision.note_status = Decision.NoteStatus.PENDING
@@ -607,7 +607,7 @@ def _settle(decision: Decision, reviewer: User | None, client: CrmClient) -> Set
             decision,
             CrmCall.Step.SETTLE,
             "GET",
-            f"/v2/customers/?filter[id]={secondary_id},{primary_id}",
+            f"/v2/customers/?filter[id]={secondary_id} (then {primary_id})",
             by=reviewer,
         ):
             settlement = client.settle_merge(primary_id, secondary_id)
