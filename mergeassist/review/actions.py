@@ -776,7 +776,10 @@ def settle_stuck_merges(*, client: CrmClient | None = None) -> int:
     """Settle every pair left "merging" by a process that died (see `do_settle_merge`); returns
     how many were settled. Run by the background task beside the note outbox."""
     cutoff = timezone.now() - STUCK_AFTER
-    stuck = CandidatePair.objects.filter(state=State.MERGING, decided_at__lt=cutoff)
+    stuck = list(CandidatePair.objects.filter(state=State.MERGING, decided_at__lt=cutoff))
+    if not stuck:
+        return 0
+    client = client or CrmClient.from_settings()
     count = 0
     for pair in stuck:
         try:
