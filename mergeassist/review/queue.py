@@ -16,6 +16,7 @@ from django.db.models import Count, Exists, F, FilteredRelation, Max, OuterRef, 
 
 from mergeassist.crm.ids import parse_crm_id
 from mergeassist.crm.models import Customer
+from mergeassist.matching.normalise import fold
 from mergeassist.review.forms import SCORE_BANDS, QueuePosition, QueueQuery
 from mergeassist.review.models import CandidatePair, Cluster, PairSkip
 from mergeassist.review.reasons import REASON_LABELS, top_reasons
@@ -26,6 +27,9 @@ CLUSTERS_SHOWN = 10
 # Every pending pair's customers whose name or email contains the search: capped, so a one-letter
 # search cannot make the page build a list of 100,000 ids.
 MAX_SEARCH_CUSTOMERS = 500
+# A filtered queue counts its matches up to here and then says "more than": an exact count of a
+# filter over 100,000 pairs would cost more than the page itself.
+COUNT_CAP = 1000
 QUEUE_COLUMNS = (
     "score", "explanation", "state", "cluster", "cluster__size", "customer_a", "customer_b",
     *(f"{side}__{name}" for side in ("customer_a", "customer_b") for name in ("crm_id", "name_first", "name_last", "email")),
@@ -54,6 +58,7 @@ class QueuePage:
     total: int
     next_cursor: str | None
     is_first: bool
+    total_is_capped: bool = False
 
 
 def pending_pairs() -> QuerySet[CandidatePair]:
@@ -88,15 +93,29 @@ def filtered_pairs(query: QueueQuery) -> QuerySet[CandidatePair]:
 
 
 def _customers_matching(term: str) -> list[int]:
-    """The snapshot rows a search names: a CRM id exactly, else a part of a name or an email."""
+    """The snapshot rows a search names: a CRM id exactly, else the start of a name or an email.
+
+    Prefixes of the normalised search columns are ranges on their indexes, so a search costs the
+    same at 100,000 customers as at 1,000 ("ann", "ann lee", "lee ann", "ann.lee@ex").
+    """
     crm_id = parse_crm_id(term)
-    by_id = Q(crm_id=crm_id) if crm_id is not None else Q(pk__in=[])
-    words = term.lower()
-    by_text = Q(email__icontains=term) | Q(search_name__contains=words)
-    first = list(Customer.objects.filter(by_id).values_list("pk", flat=True)[:1])
-    if first:
-        return first
+    if crm_id is not None:
+        found = list(Customer.objects.filter(crm_id=crm_id).values_list("pk", flat=True)[:1])
+        if found:
+            return found
+    name = fold(term)
+    by_text = _prefix("search_email", term.strip().lower())
+    if name:
+        by_text |= _prefix("search_name", name)
+        words = name.split(" ")
+        if len(words) > 1:
+            by_text |= _prefix("search_name", " ".join(words[1:] + words[:1]))  # "lee ann" finds Ann Lee
     return list(Customer.objects.filter(by_text, is_gone=False).values_list("pk", flat=True)[:MAX_SEARCH_CUSTOMERS])
+
+
+def _prefix(column: str, value: str) -> Q:
+    # A range, not LIKE 'x%': SQLite's LIKE ignores case and so cannot use the index.
+    return Q(**{f"{column}__gte": value, f"{column}__lt": value + "\U0010ffff"}) if value else Q(pk__in=[])
 
 
 def _fresh(pairs: QuerySet[CandidatePair], reviewer: User) -> QuerySet[CandidatePair]:
@@ -153,11 +172,14 @@ def queue_page(reviewer: User, query: QueueQuery) -> QueuePage:
         found += list(skipped[: limit - len(found)])
     rows = [QueueRow(pair, top_reasons(pair.explanation), _position(pair)) for pair in found[: query.per_page]]
     has_more = len(found) > query.per_page
+    # Unfiltered, the count is one walk of the (state, ...) index; filtered, it stops at the cap.
+    total = pairs.count() if not query.is_filtered else pairs[: COUNT_CAP + 1].count()
     return QueuePage(
         rows=rows,
-        total=pairs.count(),
+        total=min(total, COUNT_CAP) if query.is_filtered else total,
         next_cursor=rows[-1].position.as_cursor() if has_more and rows else None,
         is_first=after is None,
+        total_is_capped=query.is_filtered and total > COUNT_CAP,
     )
 
 
