@@ -141,13 +141,15 @@ def _after(position: QueuePosition) -> Q:
     """Rows after `position` within its phase."""
     if position.skipped_at is not None:
         return Q(skipped_at__gt=position.skipped_at) | Q(skipped_at=position.skipped_at, pk__gt=position.pair_id)
-    return Q(score__lt=position.score) | Q(score=position.score, pk__gt=position.pair_id)
+    # The redundant `score <= s` lets the database start its walk of the (state, -score, id) index
+    # at the position; the OR alone would make it walk from the top of the queue.
+    return Q(score__lte=position.score) & (Q(score__lt=position.score) | Q(score=position.score, pk__gt=position.pair_id))
 
 
 def _before(position: QueuePosition) -> Q:
     if position.skipped_at is not None:
         return Q(skipped_at__lt=position.skipped_at) | Q(skipped_at=position.skipped_at, pk__lt=position.pair_id)
-    return Q(score__gt=position.score) | Q(score=position.score, pk__lt=position.pair_id)
+    return Q(score__gte=position.score) & (Q(score__gt=position.score) | Q(score=position.score, pk__lt=position.pair_id))
 
 
 def _position(pair: CandidatePair) -> QueuePosition:
