@@ -292,13 +292,18 @@ def _run_reviewer(args: argparse.Namespace) -> dict[str, object]:
             "MERGEASSIST_CRM_URL": f"http://127.0.0.1:{port}/sandbox",
             "MERGEASSIST_SANDBOX": "true",
             "MERGEASSIST_DEMO_PASSWORD": PASSWORD,
+            # As in production: no debug query log or template debugging (static files are served
+            # by runserver --insecure; the sandbox CRM shares the process, as in `make demo`).
+            "DJANGO_DEBUG": "false",
+            "DJANGO_SECRET_KEY": "bench-not-a-secret",
+            "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
         }
         _manage(env, "migrate", "--verbosity=0")
         _manage(env, "seed_sandbox", f"--customers={args.sandbox_customers}", "--seed=11")
         _manage(env, "shell", "-c", "from mergeassist.core.demo import ensure_demo_users; ensure_demo_users(" + repr(PASSWORD) + ")")
         with open(Path(tmp) / "server.log", "w") as log:
             server = subprocess.Popen(
-                [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
+                [sys.executable, "manage.py", "runserver", "--noreload", "--insecure", f"127.0.0.1:{port}"],
                 cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
             try:
