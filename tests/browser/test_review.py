@@ -57,6 +57,9 @@ def test_a_reviewer_merges_a_pair_taking_one_value_from_the_secondary(
     merge = page.get_by_role("button", name="Merge", exact=True)
     expect(merge).to_be_disabled()  # until the risks are confirmed
     page.get_by_label("Take secondary's Email: bob.smith@example.com").check()
+    page.keyboard.press("m")  # Merge waits: the key takes the reviewer to the confirmation instead
+    expect(page.get_by_label("I have checked these and want to merge")).to_be_focused()
+    assert CandidatePair.objects.get(pk=world.pair.pk).state == "pending"
     page.get_by_label("I have checked these and want to merge").check()
     expect(merge).to_be_enabled()
     page.screenshot(path=SCREENSHOT, full_page=True)
