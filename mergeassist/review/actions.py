@@ -18,7 +18,7 @@ import logging
 import time
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -378,7 +378,7 @@ def _merge_one(
         )
         preview_call.record(decision, reviewer)
         why = preview_call.error.message
-        message = f"Nothing was merged: the CRM did not give the merge preview ({why}). Try again."
+        message = f"Nothing was merged: the CRM's merge preview could not be fetched again. {why}"
         _finish_decision(decision, Decision.Outcome.FAILED, message)
         return MergeOutcome(decision=decision, pair=_fresh(pair), message=message)
     changes = _changes_since_shown(shown, current, fingerprint, in_group=in_group)
@@ -412,7 +412,7 @@ def _merge_one(
         raise PairNotPending("Someone else started merging this pair a moment ago.", _fresh(pair))
     preview_call.record(decision, reviewer)
     try:
-        return _write_and_merge(pair, decision, reviewer, current, choices, client)
+        return _write_and_merge(pair, decision, reviewer, choices, client)
     except BaseException as exc:
         # A bug or a crash of our own before the outcome was saved: never leave "merging" silently.
         decision.refresh_from_db()
@@ -483,10 +483,10 @@ def _write_and_merge(
     pair: CandidatePair,
     decision: Decision,
     reviewer: User,
-    preview: MergePreview,
     choices: dict[str, dict[str, Any]],
     client: CrmClient,
 ) -> MergeOutcome:
+    """Steps 4 and 5 for a claimed pair: PATCH the chosen values, merge (settling a lost answer)."""
     primary_id, secondary_id = decision.primary_crm_id, decision.secondary_crm_id
     # 4. The chosen values onto the primary, before the merge (the merge keeps the primary's).
     values = steps.values_to_write(choices)
@@ -500,9 +500,8 @@ def _write_and_merge(
         except CrmError as exc:
             return _fail(
                 pair, decision,
-                f"Nothing was merged: writing the chosen values ({', '.join(values)}) "
-                f"to customer {primary_id} "
-                f"failed ({exc.message}). They may or may not have been written; Retry writes them again.",
+                f"Nothing was merged: the chosen values ({', '.join(values)}) could not be written to "
+                f"customer {primary_id}. {exc.message} They may or may not be on the customer now.",
             )  # fmt: skip
         for field in values:
             choices[field]["written"] = True
@@ -528,8 +527,8 @@ def _write_and_merge(
         if settled is SettlementOutcome.NOT_MERGED:
             return _fail(
                 pair, decision,
-                f"Nothing was merged: the CRM's answer was lost, and the CRM shows customer {secondary_id} "
-                f"still there.{written} Try again.",
+                f"Nothing was merged: the CRM's answer to the merge was lost, and the CRM shows customer "
+                f"{secondary_id} still there.{written} Try again.",
             )  # fmt: skip
         if settled is not SettlementOutcome.MERGED:
             return _unknown(pair, decision, settled)
@@ -538,7 +537,7 @@ def _write_and_merge(
         return _fail(
             pair,
             decision,
-            f"Nothing was merged: the CRM refused the merge ({exc.message}).{written} Try again.",
+            f"Nothing was merged: the CRM refused the merge. {exc.message}{written}",
         )
 
     return _complete_merge(pair, decision, reviewer, merged_customer, client)
@@ -567,7 +566,7 @@ def _complete_merge(
             repointed, retired = steps.repoint_pairs(
                 secondary=secondary_row, primary=primary_row, merged_pair=pair
             )
-            _mark_merged(pair, decision, reviewer, note, now)
+            _mark_merged(pair, decision, note, now)
         logger.info(
             "Merged customer %s into %s (decision %s; %d pairs re-pointed, %d retired)",
             secondary_id, primary_id, decision.pk, repointed, retired,
@@ -577,7 +576,7 @@ def _complete_merge(
         # itself must be on record. The next sync and scan bring the snapshot and pairs round.
         logger.exception("Merge decision %s: updating the snapshot and pairs failed", decision.pk)
         with transaction.atomic():
-            _mark_merged(pair, decision, reviewer, note, now)
+            _mark_merged(pair, decision, note, now)
             Decision.objects.filter(pk=decision.pk).update(
                 error_message="Merged, but the local snapshot and pairs were not updated "
                 f"({type(exc).__name__}); "
@@ -591,7 +590,7 @@ def _complete_merge(
     return MergeOutcome(decision=decision, pair=_fresh(pair), message=message)
 
 
-def _mark_merged(pair: CandidatePair, decision: Decision, reviewer: User | None, note: str, now: Any) -> None:
+def _mark_merged(pair: CandidatePair, decision: Decision, note: str, now: datetime) -> None:
     CandidatePair.objects.filter(pk=pair.pk).update(state=State.MERGED, decided_at=now)
     decision.note_text = note
     decision.note_status = Decision.NoteStatus.PENDING
@@ -608,7 +607,7 @@ def _settle(decision: Decision, reviewer: User | None, client: CrmClient) -> Set
             decision,
             CrmCall.Step.SETTLE,
             "GET",
-            f"/v2/customers/?filter[id]={secondary_id},{primary_id}",
+            f"/v2/customers/?filter[id]={secondary_id} (then {primary_id})",
             by=reviewer,
         ):
             settlement = client.settle_merge(primary_id, secondary_id)
@@ -777,7 +776,10 @@ def settle_stuck_merges(*, client: CrmClient | None = None) -> int:
     """Settle every pair left "merging" by a process that died (see `do_settle_merge`); returns
     how many were settled. Run by the background task beside the note outbox."""
     cutoff = timezone.now() - STUCK_AFTER
-    stuck = CandidatePair.objects.filter(state=State.MERGING, decided_at__lt=cutoff)
+    stuck = list(CandidatePair.objects.filter(state=State.MERGING, decided_at__lt=cutoff))
+    if not stuck:
+        return 0
+    client = client or CrmClient.from_settings()
     count = 0
     for pair in stuck:
         try:
@@ -931,12 +933,15 @@ def do_compare(*, reviewer: User, crm_id_a: str, crm_id_b: str) -> CandidatePair
     return _get_or_create_pair(customers[id_a], customers[id_b])
 
 
-def _get_or_create_pair(a: Customer, b: Customer) -> CandidatePair:
+def _get_or_create_pair(
+    a: Customer, b: Customer, *, cluster: Cluster | None = None, note: str = steps.COMPARED_BY_HAND
+) -> CandidatePair:
     key = steps.key_of(a.crm_id, b.crm_id)
     existing = CandidatePair.objects.filter(pair_key=key).first()
     if existing is not None:
         return existing
-    pair = steps.compared_pair(a, b)
+    pair = steps.compared_pair(a, b, note=note)
+    pair.cluster = cluster
     try:
         with transaction.atomic():
             pair.save()
@@ -960,8 +965,11 @@ def cluster_member_pairs(*, cluster: Cluster, primary_id: str) -> list[Candidate
     primary = members.get(parse_crm_id(primary_id) or "")
     if primary is None:
         raise InvalidChoice(f"Customer {primary_id} is not a member of this group.")
+    note = f"in one group with customer {primary.crm_id} (the scan did not pair them directly)"
     pairs = [
-        _get_or_create_pair(primary, member) for crm_id, member in members.items() if member.pk != primary.pk
+        _get_or_create_pair(primary, member, cluster=cluster, note=note)
+        for member in members.values()
+        if member.pk != primary.pk
     ]
     return sorted(pairs, key=lambda p: (-p.score, p.pk))
 

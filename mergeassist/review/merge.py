@@ -307,8 +307,18 @@ def repoint_pairs(*, secondary: Customer, primary: Customer, merged_pair: Candid
             retired += 1
             continue
         first, second = sorted((primary, other), key=lambda c: id_sort_key(canonical_id(c.crm_id)))
+        # The reviewer will see the merged customer beside X: score and explain that pair, not S~X.
+        score, explanation = score_one_pair(first, second)
+        rescored = (
+            {"score": score, "explanation": explanation, **reason_flags(explanation)} if explanation else {}
+        )
         CandidatePair.objects.filter(pk=pair.pk).update(
-            pair_key=new_key, customer_a=first, customer_b=second, state=CandidatePair.State.PENDING
+            pair_key=new_key,
+            customer_a=first,
+            customer_b=second,
+            state=CandidatePair.State.PENDING,
+            last_scored_at=now,
+            **rescored,
         )
         repointed += 1
     return repointed, retired
@@ -336,13 +346,14 @@ def score_one_pair(a: Customer, b: Customer) -> tuple[float, list[dict[str, Any]
         return 0.0, []
 
 
-def compared_pair(a: Customer, b: Customer) -> CandidatePair:
-    """A new pending pair for two customers a reviewer chose to compare (not saved)."""
+COMPARED_BY_HAND = "compared by hand (the scan did not pair them)"
+
+
+def compared_pair(a: Customer, b: Customer, *, note: str = COMPARED_BY_HAND) -> CandidatePair:
+    """A new pending pair for two customers the scan did not pair (not saved); `note` says why
+    it exists, as the first row of its explanation."""
     score, explanation = score_one_pair(a, b)
-    explanation = [
-        {"field": "compared", "note": "compared by hand (the scan did not pair them)"},
-        *explanation,
-    ]
+    explanation = [{"field": "compared", "note": note}, *explanation]
     first, second = sorted((a, b), key=lambda c: id_sort_key(canonical_id(c.crm_id)))
     return CandidatePair(
         pair_key=key_of(a.crm_id, b.crm_id),

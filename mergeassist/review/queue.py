@@ -12,10 +12,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, F, FilteredRelation, Max, OuterRef, Q, QuerySet
 
 from mergeassist.crm.ids import parse_crm_id
 from mergeassist.crm.models import Customer
+from mergeassist.matching.normalise import fold
 from mergeassist.review.forms import SCORE_BANDS, QueuePosition, QueueQuery
 from mergeassist.review.models import CandidatePair, Cluster, PairSkip
 from mergeassist.review.reasons import REASON_LABELS, top_reasons
@@ -26,6 +27,13 @@ CLUSTERS_SHOWN = 10
 # Every pending pair's customers whose name or email contains the search: capped, so a one-letter
 # search cannot make the page build a list of 100,000 ids.
 MAX_SEARCH_CUSTOMERS = 500
+# A filtered queue counts its matches up to here and then says "more than": an exact count of a
+# filter over 100,000 pairs would cost more than the page itself.
+COUNT_CAP = 1000
+QUEUE_COLUMNS = (
+    "score", "explanation", "state", "cluster", "cluster__size", "customer_a", "customer_b",
+    *(f"{side}__{name}" for side in ("customer_a", "customer_b") for name in ("crm_id", "name_first", "name_last", "email")),
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -50,6 +58,7 @@ class QueuePage:
     total: int
     next_cursor: str | None
     is_first: bool
+    total_is_capped: bool = False
 
 
 def pending_pairs() -> QuerySet[CandidatePair]:
@@ -57,8 +66,9 @@ def pending_pairs() -> QuerySet[CandidatePair]:
     return (
         CandidatePair.objects.filter(state=CandidatePair.State.PENDING)
         .select_related("customer_a", "customer_b", "cluster")
-        # The full records are only for the pair screen; a page of 100 rows would parse 200 of them.
-        .defer("customer_a__raw", "customer_b__raw")
+        # Only what a row shows: the full records (raw JSON, dates) are for the pair screen, and
+        # building 200 whole customers per page of 100 is most of the page's time.
+        .only(*QUEUE_COLUMNS)
     )
 
 
@@ -83,19 +93,29 @@ def filtered_pairs(query: QueueQuery) -> QuerySet[CandidatePair]:
 
 
 def _customers_matching(term: str) -> list[int]:
-    """The snapshot rows a search names: a CRM id exactly, else a part of a name or an email."""
+    """The snapshot rows a search names: a CRM id exactly, else the start of a name or an email.
+
+    Prefixes of the normalised search columns are ranges on their indexes, so a search costs the
+    same at 100,000 customers as at 1,000 ("ann", "ann lee", "lee ann", "ann.lee@ex").
+    """
     crm_id = parse_crm_id(term)
-    by_id = Q(crm_id=crm_id) if crm_id is not None else Q(pk__in=[])
-    words = term.lower()
-    by_text = Q(email__icontains=term) | Q(search_name__contains=words)
-    first = list(Customer.objects.filter(by_id).values_list("pk", flat=True)[:1])
-    if first:
-        return first
+    if crm_id is not None:
+        found = list(Customer.objects.filter(crm_id=crm_id).values_list("pk", flat=True)[:1])
+        if found:
+            return found
+    name = fold(term)
+    by_text = _prefix("search_email", term.strip().lower())
+    if name:
+        by_text |= _prefix("search_name", name)
+        words = name.split(" ")
+        if len(words) > 1:
+            by_text |= _prefix("search_name", " ".join(words[1:] + words[:1]))  # "lee ann" finds Ann Lee
     return list(Customer.objects.filter(by_text, is_gone=False).values_list("pk", flat=True)[:MAX_SEARCH_CUSTOMERS])
 
 
-def _skip_time(reviewer: User) -> Subquery:
-    return Subquery(PairSkip.objects.filter(pair=OuterRef("pk"), user_id=reviewer.pk).values("skipped_at")[:1])
+def _prefix(column: str, value: str) -> Q:
+    # A range, not LIKE 'x%': SQLite's LIKE ignores case and so cannot use the index.
+    return Q(**{f"{column}__gte": value, f"{column}__lt": value + "\U0010ffff"}) if value else Q(pk__in=[])
 
 
 def _fresh(pairs: QuerySet[CandidatePair], reviewer: User) -> QuerySet[CandidatePair]:
@@ -106,9 +126,13 @@ def _fresh(pairs: QuerySet[CandidatePair], reviewer: User) -> QuerySet[Candidate
 
 def _skipped(pairs: QuerySet[CandidatePair], reviewer: User) -> QuerySet[CandidatePair]:
     """The pairs the reviewer skipped, in the order skipped (a reviewer skips few: this stays small)."""
+    # A join on the reviewer's own skips (not a subquery per pending pair): the database can start
+    # from the handful of PairSkip rows instead of walking every pending pair.
+    mine = FilteredRelation("skips", condition=Q(skips__user_id=reviewer.pk))
     return (
-        pairs.annotate(skipped_at=_skip_time(reviewer))
-        .filter(skipped_at__isnull=False)
+        pairs.annotate(my_skip=mine)
+        .filter(my_skip__isnull=False)
+        .annotate(skipped_at=F("my_skip__skipped_at"))
         .order_by("skipped_at", "pk")
     )
 
@@ -117,13 +141,15 @@ def _after(position: QueuePosition) -> Q:
     """Rows after `position` within its phase."""
     if position.skipped_at is not None:
         return Q(skipped_at__gt=position.skipped_at) | Q(skipped_at=position.skipped_at, pk__gt=position.pair_id)
-    return Q(score__lt=position.score) | Q(score=position.score, pk__gt=position.pair_id)
+    # The redundant `score <= s` lets the database start its walk of the (state, -score, id) index
+    # at the position; the OR alone would make it walk from the top of the queue.
+    return Q(score__lte=position.score) & (Q(score__lt=position.score) | Q(score=position.score, pk__gt=position.pair_id))
 
 
 def _before(position: QueuePosition) -> Q:
     if position.skipped_at is not None:
         return Q(skipped_at__lt=position.skipped_at) | Q(skipped_at=position.skipped_at, pk__lt=position.pair_id)
-    return Q(score__gt=position.score) | Q(score=position.score, pk__lt=position.pair_id)
+    return Q(score__gte=position.score) & (Q(score__gt=position.score) | Q(score=position.score, pk__lt=position.pair_id))
 
 
 def _position(pair: CandidatePair) -> QueuePosition:
@@ -148,11 +174,14 @@ def queue_page(reviewer: User, query: QueueQuery) -> QueuePage:
         found += list(skipped[: limit - len(found)])
     rows = [QueueRow(pair, top_reasons(pair.explanation), _position(pair)) for pair in found[: query.per_page]]
     has_more = len(found) > query.per_page
+    # Unfiltered, the count is one walk of the (state, ...) index; filtered, it stops at the cap.
+    total = pairs.count() if not query.is_filtered else pairs[: COUNT_CAP + 1].count()
     return QueuePage(
         rows=rows,
-        total=pairs.count(),
+        total=min(total, COUNT_CAP) if query.is_filtered else total,
         next_cursor=rows[-1].position.as_cursor() if has_more and rows else None,
         is_first=after is None,
+        total_is_capped=query.is_filtered and total > COUNT_CAP,
     )
 
 

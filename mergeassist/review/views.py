@@ -258,6 +258,23 @@ def _refused(request: HttpRequest, pair: CandidatePair, exc: MergeRefused, *, pr
 
 @require_POST
 @permission_required(REVIEW, raise_exception=True)
+def settle_pair(request: HttpRequest, pair_id: int) -> HttpResponse:
+    """"Check the CRM again" for a merge whose outcome is unknown: asks, never merges again."""
+    pair = _get_pair_or_404(pair_id)
+    position = position_of(pair, request.user)
+    try:
+        with impatient_client() as client:
+            outcome = actions.do_settle_merge(pair=pair, reviewer=request.user, client=client)
+    except MergeRefused as exc:
+        return _refused(request, pair, exc, primary_id=None)
+    if outcome.merged:
+        return _go_to_next(request, position, outcome.message, level=messages.SUCCESS)
+    pair.refresh_from_db()
+    return _render_pair(request, pair, settled=outcome.message)
+
+
+@require_POST
+@permission_required(REVIEW, raise_exception=True)
 def reject_pair(request: HttpRequest, pair_id: int) -> HttpResponse:
     pair = _get_pair_or_404(pair_id)
     position = position_of(pair, request.user)

@@ -7,9 +7,13 @@
   // j/k/m/n/s press the element with that id; the server does the rest.
   var KEYS = { j: "next-pair", k: "previous-pair", m: "merge-button", n: "reject-button", s: "skip-button" };
 
+  // Keys typed into a text field are text; a ticked checkbox or radio keeps the keys working.
+  var NOT_TYPING = { checkbox: true, radio: true, button: true, submit: true, reset: true };
+
   function typingInField(target) {
     if (!target || !target.closest) return false;
-    return !!target.closest("input, textarea, select, [contenteditable=''], [contenteditable='true']");
+    if (target.tagName === "INPUT") return !NOT_TYPING[(target.type || "").toLowerCase()];
+    return !!target.closest("textarea, select, [contenteditable=''], [contenteditable='true']");
   }
 
   // True from the moment a decision or a move to another pair is sent until the next pair is in
@@ -60,6 +64,12 @@
     var help = document.getElementById("keyboard-help");
     if (help && help.open) return;
     var element = document.getElementById(id);
+    if (element && element.disabled && id === "merge-button") {
+      // Merge waits for the risks' confirmation: take the reviewer there (Space ticks it, m merges).
+      var confirm = document.getElementById("confirm-risks");
+      if (confirm) { event.preventDefault(); confirm.focus(); }
+      return;
+    }
     if (!element || element.disabled || busy()) return;
     event.preventDefault();
     element.click();

@@ -57,6 +57,9 @@ def test_a_reviewer_merges_a_pair_taking_one_value_from_the_secondary(
     merge = page.get_by_role("button", name="Merge", exact=True)
     expect(merge).to_be_disabled()  # until the risks are confirmed
     page.get_by_label("Take secondary's Email: bob.smith@example.com").check()
+    page.keyboard.press("m")  # Merge waits: the key takes the reviewer to the confirmation instead
+    expect(page.get_by_label("I have checked these and want to merge")).to_be_focused()
+    assert CandidatePair.objects.get(pk=world.pair.pk).state == "pending"
     page.get_by_label("I have checked these and want to merge").check()
     expect(merge).to_be_enabled()
     page.screenshot(path=SCREENSHOT, full_page=True)
@@ -173,7 +176,7 @@ def test_a_cluster_of_three_is_merged_into_one(chain, page: Page, log_in, alice,
     client, cluster, robert, bob, rob = chain
     log_in(page, alice)
     page.goto(f"{live_server.url}/review/clusters/{cluster.pk}/")
-    expect(page.locator("#cluster-weakest")).to_contain_text("score only 70")
+    expect(page.locator("#cluster-weakest")).to_contain_text("score 70. A chain of likely pairs is not proof")
     expect(page.locator("input[name^='fingerprint:']")).to_have_count(2)  # both previews loaded
     page.get_by_label(re.compile("I have checked the warnings above")).check()
     page.get_by_role("button", name="Merge", exact=True).click()

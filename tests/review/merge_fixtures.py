@@ -15,7 +15,6 @@ from decimal import Decimal
 
 import pytest
 
-from mergeassist.audit.models import Decision
 from mergeassist.crm.client import CrmClient
 from mergeassist.crm.models import Customer
 from mergeassist.crm.sync import run_sync
@@ -80,13 +79,6 @@ class World:
 
     def sandbox_customer(self, crm_id: str) -> SandboxCustomer:
         return SandboxCustomer.objects.get(id=int(crm_id))
-
-    def decision(self) -> Decision:
-        return Decision.objects.get(
-            kind=Decision.Kind.MERGE,
-            pair_key=self.pair.pair_key,
-            outcome__in=["merged", "failed", "unknown", "in_progress"],
-        )
 
 
 @pytest.fixture

@@ -65,6 +65,9 @@ def test_a_cluster_of_three_is_merged_into_one(chain, alice):
     client, cluster, robert, bob, rob = chain
     pairs, shown = previews(client, alice, cluster, robert)
     assert [p.pair_key for p in pairs] == [f"{robert.crm_id}|{bob.crm_id}", f"{robert.crm_id}|{rob.crm_id}"]
+    made = pairs[1]  # Robert~Rob: the scan did not pair them; the group does
+    assert made.cluster == cluster and made.state == CandidatePair.State.PENDING
+    assert made.explanation[0]["note"].startswith(f"in one group with customer {robert.crm_id}")
     risks = cluster_risks(list(shown.values()))
     assert "2 customers of this group have saved cards" in risks
 

@@ -63,7 +63,8 @@ def test_a_failing_preview_merges_nothing_and_leaves_the_pair_open(world, alice,
     outcome = merge(world, alice, preview.fingerprint)
 
     assert not outcome.merged and outcome.decision.outcome == Decision.Outcome.FAILED
-    assert "Nothing was merged" in outcome.message and "merge preview" in outcome.message
+    assert outcome.message.startswith("Nothing was merged: the CRM's merge preview could not be fetched again. ")
+    assert "is not answering (HTTP 5" in outcome.message
     assert outcome.pair.state == CandidatePair.State.PENDING
     assert steps_of(outcome.decision) == [("preview", "error")]
     assert secondary_in_crm(world) and world.sandbox_customer(world.primary_id).email == "robert@example.com"
@@ -81,7 +82,7 @@ def test_a_failing_patch_merges_nothing_and_retry_merges(world, alice, crm_sandb
 
     assert outcome.decision.outcome == Decision.Outcome.FAILED
     assert outcome.pair.state == CandidatePair.State.FAILED
-    assert "writing the chosen values (email)" in outcome.message
+    assert "the chosen values (email) could not be written" in outcome.message
     assert steps_of(outcome.decision) == [("preview", "ok"), ("patch", "error")]
     assert "written" not in outcome.decision.choices["email"]
     assert secondary_in_crm(world) and world.sandbox_customer(world.primary_id).email == "robert@example.com"

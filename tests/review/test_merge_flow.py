@@ -76,6 +76,8 @@ def test_it_merges_writes_the_chosen_value_posts_the_note_and_updates_everything
     assert world.bob_carol.state == CandidatePair.State.PENDING
     assert {world.bob_carol.customer_a_id, world.bob_carol.customer_b_id} == {world.robert.pk, world.carol.pk}
     assert world.bob_carol.pair_key == f"{world.robert.crm_id}|{world.carol.crm_id}"
+    names = {row["field"]: (row["value_a"], row["value_b"]) for row in world.bob_carol.explanation}["first_name"]
+    assert names == ("robert", "carol")  # re-scored: the merged customer beside carol, not bob
     world.bob_dave.refresh_from_db()
     assert world.bob_dave.state == CandidatePair.State.RETIRED
     world.robert_dave.refresh_from_db()

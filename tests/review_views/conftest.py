@@ -29,7 +29,7 @@ def customer(crm_id: str, first: str = "Ann", last: str = "Lee", **values: Any) 
     values.setdefault("crm_created_at", datetime(2020, 1, 1, tzinfo=UTC))
     return Customer.objects.create(
         crm_id=crm_id, crm_id_number=int(crm_id), name_first=first, name_last=last,
-        search_name=f"{first} {last}".lower(), **values,
+        search_name=f"{first} {last}".lower(), search_email=values["email"].lower(), **values,
     )  # fmt: skip
 
 

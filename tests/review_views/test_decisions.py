@@ -182,3 +182,24 @@ def test_a_post_without_the_csrf_token_is_refused(alice, three_pairs):
     assert client.post(f"/review/{three_pairs[0].pk}/reject").status_code == 403
     three_pairs[0].refresh_from_db()
     assert three_pairs[0].state == CandidatePair.State.PENDING
+
+
+def test_an_unknown_outcome_is_settled_by_asking_the_crm_never_by_merging_again(reviewer, alice, world, crm_sandbox):
+    form = merge_form(world, alice)
+    crm_sandbox.set_faults("merge.drop_after=1,list.5xx=1")  # the merge happens, its answer is lost, asking fails
+    response = reviewer.post(f"/review/{world.pair.pk}/merge", form, headers=HX)
+    html = response.content.decode()
+    world.pair.refresh_from_db()
+    assert world.pair.state == CandidatePair.State.UNKNOWN, html[:2000]
+    assert 'data-outcome="unknown"' in html
+    assert "Check the CRM again" in html and 'id="merge-form"' not in html
+    crm_sandbox.clear_faults()
+    settled = reviewer.post(f"/review/{world.pair.pk}/settle")
+    assert settled.status_code == 302
+    world.pair.refresh_from_db()
+    assert world.pair.state == CandidatePair.State.MERGED
+    assert SandboxCustomer.objects.filter(id=int(world.primary_id)).exists()
+    assert not SandboxCustomer.objects.filter(id=int(world.secondary_id)).exists()
+    # Exactly one merge reached the CRM: the note says so once (posted after settling).
+    assert Decision.objects.filter(kind="merge", outcome="merged").count() == 1
+    assert reviewer.post(f"/review/{world.pair.pk}/settle", headers=HX).status_code == 409

@@ -85,7 +85,8 @@ def test_a_crm_failure_shows_the_error_in_words_with_a_retry_button(reviewer, wo
     assert response.status_code == 502
     html = response.content.decode()
     assert "The CRM's merge preview could not be loaded." in html
-    assert "is not answering (HTTP 503). Try again in a few minutes." in html
+    # The sandbox answers 500, 502 or 503 at random; the words are the same.
+    assert re.search(r"is not answering \(HTTP 50[023]\)\. Try again in a few minutes\.", html)
     assert "<button type=\"submit\">Retry</button>" in html
     assert 'id="merge-form"' not in html
     crm_sandbox.clear_faults()

@@ -54,6 +54,8 @@ def test_a_history_restore_gets_the_whole_page(reviewer, three_pairs):
         ({"reason": "same_email"}, [0]),
         ({"reason": "nickname"}, [1]),
         ({"q": "cyrus"}, [2]),
+        ({"q": "Lee Cyrus"}, [2]),  # words in either order
+        ({"q": "CY"}, [2]),  # the start of a name
         ({"q": "BO.3@example"}, [1]),
         ({"q": "0004"}, [1]),  # a CRM id, however it is spelt
     ],
@@ -69,6 +71,18 @@ def test_it_filters_on_active_subscriptions(reviewer, three_pairs):
     three_pairs[2].customer_b.save()
     assert pair_ids(reviewer.get(URL, {"subscription": "yes"}).content.decode()) == [three_pairs[2].pk]
     assert pair_ids(reviewer.get(URL, {"subscription": "no"}).content.decode()) == [p.pk for p in three_pairs[:2]]
+
+
+def test_a_filtered_count_stops_at_the_cap(reviewer, three_pairs, monkeypatch):
+    from mergeassist.review import queue
+
+    monkeypatch.setattr(queue, "COUNT_CAP", 2)
+    html = reviewer.get(URL, {"subscription": "no"}).content.decode()  # all three match
+    assert "More than 2 pending pairs match these filters" in html
+    assert len(pair_ids(html)) == 3
+    html = reviewer.get(URL, {"reason": "same_email"}).content.decode()
+    assert "1 pending pair match these filters" in html and "More than" not in html
+    assert "3 pending pairs" in reviewer.get(URL).content.decode()  # unfiltered: counted exactly
 
 
 def test_it_leaves_out_decided_pairs(reviewer, three_pairs):

@@ -1,0 +1,436 @@
+"""Benchmark the review screens: server time and queries per page at scale, and a reviewer in Chromium.
+
+    .venv/bin/python bench/bench_review.py [--customers 100000] [--pairs 20000] [--requests 200]
+                                          [--reviewer-pairs 50] [--skip-browser]
+
+1. Pages from the local database: a fresh SQLite file (or DATABASE_URL, e.g. PostgreSQL) gets
+   100,000 snapshot customers and 20,000 pending pairs written straight into the tables
+   (bulk_create; a sync over HTTP would take minutes and is measured by bench_sync.py). Each page
+   is requested through Django's full request handling (middleware, view, template) in this
+   process; printed: p50 / p95 server time and the queries per page, at two page sizes. Beside
+   the queue's keyset paging, the same deep page read with OFFSET (what Django's Paginator does)
+   shows what the keyset saves.
+2. A scripted reviewer: `manage.py runserver` on a fresh database with the sandbox CRM seeded,
+   synced and scanned; Chromium (Playwright) logs in, opens the first pair and decides pairs by
+   keyboard ("m" when the preview shows no risk, else "n"). Measured in the page: from the key
+   press to the next pair's customers on screen (the frame after they are in the DOM).
+
+Results are printed and written to bench/results/review.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+API_KEY = "sk_bench_not_a_secret"
+PASSWORD = "bench-password-not-secret"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--pairs", type=int, default=20_000)
+    parser.add_argument("--requests", type=int, default=200, help="requests per page kind")
+    parser.add_argument("--reviewer-pairs", type=int, default=50)
+    parser.add_argument("--sandbox-customers", type=int, default=1500)
+    parser.add_argument("--skip-browser", action="store_true")
+    parser.add_argument("--pages-child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.pages_child:
+        print(json.dumps(_pages_child(args)))
+        return
+    results: dict[str, object] = {"pages": _run_pages(args)}
+    _print_pages(results["pages"])  # type: ignore[arg-type]
+    if not args.skip_browser:
+        results["reviewer"] = _run_reviewer(args)
+        _print_reviewer(results["reviewer"])  # type: ignore[arg-type]
+    out = REPO / "bench" / "results" / "review.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
+    print(f"\nResults written to {out.relative_to(REPO)}")
+
+
+# -- 1. pages from the local database -----------------------------------------------------------
+
+
+def _run_pages(args: argparse.Namespace) -> dict[str, object]:
+    with tempfile.TemporaryDirectory(prefix="bench-review-") as tmp:
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "mergeassist.settings",
+            # Production-like: no debug query log, no sandbox.
+            "DJANGO_DEBUG": "false",
+            "DJANGO_SECRET_KEY": "bench-not-a-secret",
+            "DJANGO_ALLOWED_HOSTS": "testserver",
+            "MERGEASSIST_CRM_API_KEY": API_KEY,
+        }
+        env.setdefault("DATABASE_URL", f"sqlite:///{Path(tmp) / 'pages.sqlite3'}")
+        command = [sys.executable, __file__, "--pages-child", f"--customers={args.customers}",
+                   f"--pairs={args.pairs}", f"--requests={args.requests}"]  # fmt: skip
+        done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
+        if done.returncode != 0:
+            sys.exit(f"The pages benchmark failed:\n{done.stderr[-4000:]}")
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _pages_child(args: argparse.Namespace) -> dict[str, object]:
+    sys.path.insert(0, str(REPO))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    started = time.perf_counter()
+    reviewer, pair_ids, cursor_deep = _fill(args.customers, args.pairs)
+    fill_seconds = time.perf_counter() - started
+
+    from django.test import Client
+
+    client = Client()
+    client.force_login(reviewer)
+    rng = random.Random(1)
+    kinds: list[tuple[str, callable]] = [  # type: ignore[valid-type]
+        ("queue, first page, 25 per page", lambda: "/review/?per_page=25"),
+        ("queue, first page, 100 per page", lambda: "/review/?per_page=100"),
+        (f"queue, page after {deep_offset(args.pairs):,} pairs, 25 per page", lambda: f"/review/?per_page=25&after={cursor_deep}"),
+        (f"queue, page after {deep_offset(args.pairs):,} pairs, 100 per page", lambda: f"/review/?per_page=100&after={cursor_deep}"),
+        ("queue, reason same phone, 25 per page", lambda: "/review/?per_page=25&reason=same_phone"),
+        ("queue, reason same phone, 100 per page", lambda: "/review/?per_page=100&reason=same_phone"),
+        ("queue, active subscription, 100 per page", lambda: "/review/?per_page=100&subscription=yes"),
+        ("queue, search by name, 25 per page", lambda: f"/review/?per_page=25&q=person{rng.randrange(args.customers)}"),
+        ("queue, htmx fragment, 100 per page", lambda: "/review/?per_page=100"),
+        ("pair screen (snapshot, no CRM call)", lambda: f"/review/{rng.choice(pair_ids)}/"),
+    ]
+    rows = []
+    for name, url_of in kinds:
+        headers = {"HX-Request": "true"} if "htmx" in name else {}
+        rows.append(_measure(client, name, url_of, headers, args.requests))
+    rows.append(_measure_offset(args.requests, deep_offset(args.pairs)))
+    return {
+        "customers": args.customers,
+        "pending_pairs": args.pairs,
+        "database": django.db.connection.vendor,
+        "fill_seconds": round(fill_seconds, 1),
+        "requests_per_kind": args.requests,
+        "rows": rows,
+    }
+
+
+def _fill(customers: int, pairs: int):
+    """Snapshot customers and pending pairs written straight into the tables."""
+    from django.contrib.auth.models import Group, User
+
+    from mergeassist.core.roles import REVIEWERS
+    from mergeassist.crm.models import Customer
+    from mergeassist.review.forms import QueuePosition
+    from mergeassist.review.models import CandidatePair, Cluster, ScanRun
+    from mergeassist.review.reasons import reason_flags
+
+    rng = random.Random(7)
+    base = datetime(2020, 1, 1, tzinfo=UTC)
+    batch: list[Customer] = []
+    for n in range(1, customers + 1):
+        subscriptions = [{"id": str(n), "status": "active", "product": "Coffee Club", "amount": "24.00"}] if n % 9 == 0 else []
+        cards = [{"id": str(n), "brand": "visa", "last4": f"{n % 10000:04d}", "exp_month": 1 + n % 12, "exp_year": 2030}] if n % 4 == 0 else []
+        batch.append(
+            Customer(
+                crm_id=str(n), crm_id_number=n, name_first=f"Person{n}", name_last=rng.choice(["Smith", "Lee", "Ng", "Brown"]),
+                email=f"person{n}@example.com", phone=f"+1555{n:07d}", city="Leeds", country="US",
+                crm_created_at=base + timedelta(days=n % 1500), crm_updated_at=base + timedelta(days=1500),
+                active_subscriptions=len(subscriptions), cards_count=len(cards),
+                search_name=f"person{n} smith", search_email=f"person{n}@example.com",
+                raw={"id": str(n), "stats": {"orders_count": n % 13, "lifetime_value": f"{n % 977}.00", "currency": "USD"},
+                     "subscriptions": subscriptions, "cards": cards, "integrations": [], "fields": [
+                         {"key": "loyalty_tier", "label": "Loyalty tier", "value": rng.choice(["gold", "silver"])}]},
+            )
+        )  # fmt: skip
+        if len(batch) == 5000:
+            Customer.objects.bulk_create(batch)
+            batch = []
+    Customer.objects.bulk_create(batch)
+    pks = list(Customer.objects.order_by("pk").values_list("pk", "crm_id"))
+    scan = ScanRun.objects.create(threshold=60, status="succeeded")
+    cluster = Cluster.objects.create(scan=scan, size=3, weakest_score=61, weakest_pair_key="1|3")
+    batch_pairs: list[CandidatePair] = []
+    seen: set[tuple[int, int]] = set()
+    while len(seen) < pairs:
+        i = rng.randrange(len(pks) - 1)
+        j = min(len(pks) - 1, i + 1 + rng.randrange(50))
+        if (i, j) in seen:
+            continue
+        seen.add((i, j))
+        explanation = [
+            {"field": "first_name", "value_a": "a", "value_b": "a", "similarity": 1.0, "weight": 20, "points": 20, "note": rng.choice(["", "nickname"])},
+            {"field": "email", "value_a": "a", "value_b": "b", "similarity": rng.choice([1.0, 0.8]), "weight": 40, "points": 30, "note": ""},
+            {"field": "phone", "value_a": "1", "value_b": "1", "similarity": rng.choice([1.0, 0.5, None]), "weight": 25, "points": 25, "note": ""},
+            {"field": "address", "value_a": "x", "value_b": "x", "similarity": rng.choice([1.0, 0.7]), "weight": 30, "points": 15, "note": ""},
+        ]  # fmt: skip
+        batch_pairs.append(
+            CandidatePair(
+                pair_key=f"{pks[i][1]}|{pks[j][1]}", customer_a_id=pks[i][0], customer_b_id=pks[j][0],
+                score=round(rng.uniform(60, 100), 1), explanation=explanation, cluster=cluster if len(seen) <= 2 else None,
+                **reason_flags(explanation),
+            )
+        )  # fmt: skip
+        if len(batch_pairs) == 5000:
+            CandidatePair.objects.bulk_create(batch_pairs)
+            batch_pairs = []
+    CandidatePair.objects.bulk_create(batch_pairs)
+    reviewer = User.objects.create_user("bench-reviewer", password=PASSWORD)
+    reviewer.groups.add(Group.objects.get(name=REVIEWERS))
+    ordered = CandidatePair.objects.filter(state="pending").order_by("-score", "pk")
+    deep = ordered.values_list("pk", "score")[deep_offset(pairs) - 1]
+    pair_ids = list(ordered.values_list("pk", flat=True)[:2000])
+    return reviewer, pair_ids, QueuePosition(pair_id=deep[0], score=deep[1]).as_cursor()
+
+
+def _measure(client, name: str, url_of, headers: dict[str, str], count: int) -> dict[str, object]:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    for _ in range(5):  # warm caches (templates, connections), as a running server would be
+        client.get(url_of(), headers=headers)
+    times: list[float] = []
+    cpu: list[float] = []
+    queries: set[int] = set()
+    status: set[int] = set()
+    for _ in range(count):
+        url = url_of()
+        with CaptureQueriesContext(connection) as captured:
+            started, started_cpu = time.perf_counter(), time.process_time()
+            response = client.get(url, headers=headers)
+            times.append((time.perf_counter() - started) * 1000)
+            cpu.append((time.process_time() - started_cpu) * 1000)
+        status.add(response.status_code)
+        # The session and the user are read by middleware on every request; counted as well.
+        queries.add(len(captured))
+    return _summary(name, times, sorted(queries), sorted(status), cpu)
+
+
+def deep_offset(pairs: int) -> int:
+    """How far into the queue the deep page starts: 10,000 pairs in, or half way for small runs."""
+    return min(10_000, pairs // 2)
+
+
+def _measure_offset(count: int, offset: int) -> dict[str, object]:
+    """The peer: the same deep page read with OFFSET, as Paginator would."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from mergeassist.review.queue import pending_pairs
+
+    times: list[float] = []
+    cpu: list[float] = []
+    queries: set[int] = set()
+    for _ in range(count):
+        with CaptureQueriesContext(connection) as captured:
+            started, started_cpu = time.perf_counter(), time.process_time()
+            rows = list(pending_pairs().order_by("-score", "pk")[offset : offset + 25])
+            pending_pairs().count()
+            times.append((time.perf_counter() - started) * 1000)
+            cpu.append((time.process_time() - started_cpu) * 1000)
+        assert len(rows) == 25
+        queries.add(len(captured))
+    return _summary(f"peer: OFFSET {offset:,} LIMIT 25, its two queries alone", times, sorted(queries), [200], cpu)
+
+
+def _summary(name: str, times: list[float], queries: list[int], status: list[int], cpu: list[float]) -> dict[str, object]:
+    times.sort()
+    return {
+        "page": name,
+        # This process's CPU time per request: what the page costs when the machine is not shared.
+        "cpu_p50_ms": round(statistics.median(cpu), 1),
+        "p50_ms": round(statistics.median(times), 1),
+        "p95_ms": round(times[int(len(times) * 0.95) - 1], 1),
+        "max_ms": round(times[-1], 1),
+        "queries": queries,
+        "status": status,
+    }
+
+
+def _print_pages(pages: dict[str, object]) -> None:
+    print(
+        f"\nReview pages: {pages['customers']:,} customers, {pages['pending_pairs']:,} pending pairs on "
+        f"{pages['database']} (filled in {pages['fill_seconds']} s), {pages['requests_per_kind']} requests each"
+    )
+    print(f"{'page':<62} {'p50 ms':>7} {'p95 ms':>7} {'max ms':>7} {'CPU p50':>8}  queries")
+    for row in pages["rows"]:  # type: ignore[union-attr]
+        print(
+            f"{row['page']:<62} {row['p50_ms']:>7} {row['p95_ms']:>7} {row['max_ms']:>7} {row['cpu_p50_ms']:>8}  {row['queries']}"
+        )
+    load = os.getloadavg()
+    print(f"(load average at the end: {load[0]:.1f} on {os.cpu_count()} CPUs)")
+
+
+# -- 2. a scripted reviewer in Chromium ---------------------------------------------------------
+
+
+def _run_reviewer(args: argparse.Namespace) -> dict[str, object]:
+    with tempfile.TemporaryDirectory(prefix="bench-review-ui-") as tmp:
+        port = _free_port()
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "mergeassist.settings",
+            "DATABASE_URL": f"sqlite:///{Path(tmp) / 'app.sqlite3'}",
+            "MERGEASSIST_CRM_API_KEY": API_KEY,
+            "MERGEASSIST_CRM_URL": f"http://127.0.0.1:{port}/sandbox",
+            "MERGEASSIST_SANDBOX": "true",
+            "MERGEASSIST_DEMO_PASSWORD": PASSWORD,
+            # As in production: no debug query log or template debugging (static files are served
+            # by runserver --insecure; the sandbox CRM shares the process, as in `make demo`).
+            "DJANGO_DEBUG": "false",
+            "DJANGO_SECRET_KEY": "bench-not-a-secret",
+            "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        }
+        _manage(env, "migrate", "--verbosity=0")
+        _manage(env, "seed_sandbox", f"--customers={args.sandbox_customers}", "--seed=11")
+        _manage(env, "shell", "-c", "from mergeassist.core.demo import ensure_demo_users; ensure_demo_users(" + repr(PASSWORD) + ")")
+        with open(Path(tmp) / "server.log", "w") as log:
+            server = subprocess.Popen(
+                [sys.executable, "manage.py", "runserver", "--noreload", "--insecure", f"127.0.0.1:{port}"],
+                cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+            try:
+                _wait_until_up(f"http://127.0.0.1:{port}/healthz", server)
+                _manage(env, "sync_customers", "--full")
+                _manage(env, "scan")
+                return _drive_reviewer(f"http://127.0.0.1:{port}", args.reviewer_pairs)
+            finally:
+                server.terminate()
+                server.wait(timeout=10)
+
+
+# Set up before each key press: the key's time stamp, then the frame after the next pair's
+# customers table is in the document.
+MEASURE_JS = """
+(oldId) => {
+  window.__benchResult = undefined;
+  const started = {t: null};
+  const onKey = (event) => { started.t = event.timeStamp; };
+  window.addEventListener("keydown", onKey, {capture: true, once: true});
+  const check = () => {
+    const table = document.querySelector("#pair-customers");
+    const id = table && table.getAttribute("data-pair-id");
+    if (id && id !== oldId && started.t !== null) {
+      observer.disconnect();
+      requestAnimationFrame(() => { window.__benchResult = performance.now() - started.t; });
+    }
+  };
+  const observer = new MutationObserver(check);
+  observer.observe(document.body, {childList: true, subtree: true});
+}
+"""
+
+
+def _drive_reviewer(base: str, count: int) -> dict[str, object]:
+    from playwright.sync_api import expect, sync_playwright
+
+    timings: dict[str, list[float]] = {"n": [], "m": []}
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.set_default_timeout(20_000)
+        page.goto(f"{base}/accounts/login/")
+        page.get_by_label("Username").fill("reviewer")
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        page.goto(f"{base}/review/")
+        page.locator("#queue-table tbody tr a.button").first.click()
+        for _ in range(count):
+            table = page.locator("#pair-customers")
+            old_id = table.get_attribute("data-pair-id")
+            # Like a person: read until the live preview is in, then decide.
+            expect(page.locator("#merge-button, #preview-error")).to_have_count(1)
+            mergeable = page.locator("#merge-button").count() == 1 and page.locator("#merge-button").is_enabled()
+            key = "m" if mergeable else "n"
+            page.evaluate(MEASURE_JS, old_id)
+            page.wait_for_timeout(50)  # the page is idle when the reviewer presses the key
+            page.keyboard.press(key)
+            timings[key].append(_wait_for_result(page))
+            # Keys are taken again once the URL of the new pair is recorded.
+            expect(page).not_to_have_url(f"{base}/review/{old_id}/")
+        browser.close()
+    every = sorted(timings["n"] + timings["m"])
+    return {
+        "pairs_decided": len(every),
+        "all": _stats(every),
+        "not_a_duplicate": _stats(sorted(timings["n"])),
+        "merge": _stats(sorted(timings["m"])),
+    }
+
+
+def _wait_for_result(page) -> float:
+    # Polled from here: the app's CSP (rightly) forbids the string evaluation wait_for_function uses.
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        result = page.evaluate("() => window.__benchResult")
+        if result is not None:
+            return float(result)
+        time.sleep(0.01)
+    raise RuntimeError("the next pair did not appear within 20 s")
+
+
+def _stats(values: list[float]) -> dict[str, float | int]:
+    if not values:
+        return {"count": 0}
+    return {
+        "count": len(values),
+        "median_ms": round(statistics.median(values), 1),
+        "p95_ms": round(values[max(0, int(len(values) * 0.95) - 1)], 1),
+        "max_ms": round(values[-1], 1),
+    }
+
+
+def _print_reviewer(result: dict[str, object]) -> None:
+    print(f"\nScripted reviewer in Chromium: {result['pairs_decided']} pairs decided by keyboard")
+    print("key press -> next pair's customers on screen")
+    for label, key in (("all keys", "all"), ("n (Not a duplicate)", "not_a_duplicate"), ("m (Merge, CRM calls included)", "merge")):
+        stats = result[key]  # type: ignore[index]
+        if stats.get("count"):
+            print(f"  {label:<32} n={stats['count']:<3} median {stats['median_ms']} ms, p95 {stats['p95_ms']} ms, max {stats['max_ms']} ms")
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def _manage(env: dict[str, str], *args: str) -> None:
+    subprocess.run([sys.executable, "manage.py", *args], cwd=REPO, env=env, check=True, stdout=subprocess.DEVNULL)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_until_up(url: str, server: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError("the server stopped while starting")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError(f"{url} did not answer within 60 s")
+
+
+if __name__ == "__main__":
+    main()
