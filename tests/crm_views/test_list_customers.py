@@ -348,7 +348,10 @@ def test_it_shows_why_the_last_sync_failed(logged_in, crm):
     )
     html = logged_in.get(URL).content.decode()
     assert "Last sync: incremental," in html
-    assert '<span class="sync-failed">failed</span>: The CRM refused the API key.' in html
+    assert (
+        '<span class="sync-failed">failed</span>: <bdi class="crm-text crm-text-wrap">The CRM refused the API key.</bdi>'
+        in html
+    )
 
 
 def test_it_shows_a_sync_in_progress(logged_in, crm):
