@@ -39,8 +39,8 @@ demo: install
 test: install-dev
 	$(PY) -m pytest
 	@if [ -n "$$MERGEASSIST_TEST_POSTGRES_URL" ]; then \
-	  echo "== The sync, the scan and the concurrency tests again, on PostgreSQL"; \
-	  DATABASE_URL="$$MERGEASSIST_TEST_POSTGRES_URL" $(PY) -m pytest tests/postgres tests/crm/test_sync.py tests/review; \
+	  echo "== The sync (resumed and hostile answers too), the scan and the concurrency tests again, on PostgreSQL"; \
+	  DATABASE_URL="$$MERGEASSIST_TEST_POSTGRES_URL" $(PY) -m pytest tests/postgres tests/crm/test_sync.py tests/crm/test_hostile_answers.py tests/review; \
 	fi
 
 bench: install-dev
