@@ -92,6 +92,6 @@ class CustomerAdmin(ReadOnlyAdmin):
 class SyncRunAdmin(ReadOnlyAdmin):
     list_display = [
         "started_at", "kind", "status", "pages_fetched", "customers_seen", "customers_created",
-        "customers_updated", "customers_gone", "requests_made", "finished_at",
+        "customers_updated", "customers_gone", "customers_skipped", "requests_made", "finished_at",
     ]  # fmt: skip
     list_filter = ["kind", "status"]
