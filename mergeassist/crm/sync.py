@@ -5,7 +5,7 @@ while the run goes neither shift a page nor make one row appear twice. Each page
 crm_id in one transaction together with the run's cursor, so a run that stops (crash, Ctrl-C, the
 CRM going down) resumes after the last committed id. Only a full pass that reached the end marks
 customers it did not see as gone. A resumed pass first re-checks the ids it read before the stop
-(cheap pages without expansions; changed customers read again in full), so it ends with the same
+(pages without expansions; changed customers read again in full), so it ends with the same
 snapshot as a pass that never stopped.
 
 Incremental runs read `sort=-updated_at` until they reach the previous run's watermark, then read
@@ -325,7 +325,7 @@ def _recheck_read_part(
 ) -> None:
     """Bring the customers with ids up to `up_to` (read before the run stopped) up to date.
 
-    Pages of ids and `updated_at` only (no expansions, so cheap for the CRM) are compared with the
+    Pages of ids and `updated_at` only (no expansions) are compared with the
     snapshot: a customer the snapshot has in the page's id range but the CRM no longer lists is
     gone; one that is new, or whose `updated_at` moved, is read again in full. A recheck that is
     itself interrupted is simply done again on the next resume.

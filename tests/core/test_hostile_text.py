@@ -111,3 +111,4 @@ def test_the_admin_title_and_breadcrumbs_are_not_reversed_by_a_customer_name(cli
     title = change[change.index("<title>") : change.index("</title>")]
     assert "\u2068evil\u27e8U+202E\u27e9gpj.exe\u2069 (7)" in title
     assert "\u27e8U+202E\u27e9" in listing
+    assert "css/crm-text.css" in listing, "the admin styles crm_text too (templates/admin/base_site.html)"
