@@ -2,8 +2,9 @@
 
 Renders `<bdi class="crm-text">…</bdi>`: isolated from the text around it (a right-to-left name does
 not reorder the row), hidden controls shown as marked-up visible markers, and, for long values, the
-full text as a tooltip while the CSS (.crm-text in app.css) keeps the cell to one truncated line.
-Add `crm-text-wrap` with `crm_text:"wrap"` where the whole value must show, wrapped.
+full text as a tooltip while the CSS keeps the cell to one truncated line (static/css/crm-text.css,
+linked by base.html and by the admin's base_site.html). `crm_text:"wrap"` shows the whole value,
+wrapped (messages, detail pages).
 """
 
 from __future__ import annotations
