@@ -43,6 +43,16 @@ def visible_text(value: object) -> str:
 
 
 def isolated_text(value: object) -> str:
-    """visible_text wrapped in a first-strong isolate, for places where markup cannot go."""
-    text = visible_text(value)
-    return f"{FSI}{text}{PDI}" if text else text
+    """visible_text wrapped in a first-strong isolate, for places where markup cannot go.
+
+    Only text that could reorder what surrounds it (right-to-left letters, hidden controls) is
+    wrapped: "Ann Lee" stays "Ann Lee", so plain names read (and compare) as before.
+    """
+    raw = "" if value is None else str(value)
+    text = visible_text(raw)
+    if any(is_hidden_control(ch) or unicodedata.bidirectional(ch) in _RIGHT_TO_LEFT for ch in raw):
+        return f"{FSI}{text}{PDI}"
+    return text
+
+
+_RIGHT_TO_LEFT = ("R", "AL", "AN")

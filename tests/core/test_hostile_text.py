@@ -54,6 +54,8 @@ def test_plain_text_is_isolated_and_controls_made_visible():
     assert isolated_text(RLO_NAME) == "\u2068evil\u27e8U+202E\u27e9gpj.exe\u2069"
     assert visible_text("a\x00b\x7f") == "a\u2400b\u2421"
     assert visible_text("Ümit Çelik שלום") == "Ümit Çelik שלום", "ordinary letters of any script untouched"
+    assert isolated_text("שלום") == "\u2068שלום\u2069", "right-to-left text is isolated"
+    assert isolated_text("Ann Lee") == "Ann Lee", "plain text reads as before"
 
 
 # -- the customer list -----------------------------------------------------------------------------

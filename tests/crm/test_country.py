@@ -19,6 +19,6 @@ def test_the_snapshot_and_the_admin_filter_keep_whole_country_names(crm_sandbox,
     client.force_login(admin_user)
     html = client.get("/admin/crm/customer/").content.decode()
     for country in LONG_COUNTRIES:
-        assert f"\u2068{country}\u2069</a>" in html, country
+        assert f"{country}</a>" in html, country
     filtered = client.get("/admin/crm/customer/", {"country": "United States"}).content.decode()
     assert "ann0@example.com" in filtered and "ann2@example.com" not in filtered
