@@ -52,6 +52,7 @@ bench: install-dev
 	$(PY) bench/bench_matching.py
 	$(PY) bench/bench_sync.py
 	$(PY) bench/bench_review.py
+	$(PY) bench/bench_resume.py
 
 clean:
 	rm -rf $(VENV) db.sqlite3 db.sqlite3-wal db.sqlite3-shm staticfiles .pytest_cache

@@ -490,13 +490,13 @@ class CrmClient:
                 f"MERGEASSIST_CRM_URL ({_without_credentials(self.base_url)!r}) is not a valid http(s) URL."
             ) from None
         except requests.exceptions.ConnectTimeout:
-            raise _Retry(self._unavailable(f"no connection within {timeout:g}s")) from None
+            raise _Retry(self._unavailable(f"no connection within {round(timeout, 1):g}s")) from None
         except requests.exceptions.ConnectionError as exc:
             if _was_refused(exc):
                 raise _Retry(self._unavailable("connection refused")) from None
             raise _LostAnswer("the connection dropped") from None
         except requests.exceptions.Timeout:
-            raise _LostAnswer(f"no answer within {timeout:g}s") from None
+            raise _LostAnswer(f"no answer within {round(timeout, 1):g}s") from None
         except requests.exceptions.RequestException as exc:  # e.g. a body cut short mid-way
             raise _LostAnswer(f"the answer broke off: {type(exc).__name__}") from None
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
+from mergeassist.core.text import isolated_text
+
 
 class Customer(models.Model):
     """One CRM customer as last seen by a sync. The CRM stays the source of truth."""
@@ -49,7 +51,9 @@ class Customer(models.Model):
         ordering = ["crm_id_number", "crm_id"]
 
     def __str__(self) -> str:
-        return f"{self.display_name} ({self.crm_id})"
+        # Shown as plain text (the admin's title, breadcrumbs and messages): isolated, controls
+        # visible, so a name holding a right-to-left override cannot reverse the page around it.
+        return f"{isolated_text(self.display_name)} ({self.crm_id})"
 
     @property
     def display_name(self) -> str:

@@ -5,7 +5,7 @@ while the run goes neither shift a page nor make one row appear twice. Each page
 crm_id in one transaction together with the run's cursor, so a run that stops (crash, Ctrl-C, the
 CRM going down) resumes after the last committed id. Only a full pass that reached the end marks
 customers it did not see as gone. A resumed pass first re-checks the ids it read before the stop
-(cheap pages without expansions; changed customers read again in full), so it ends with the same
+(pages without expansions; changed customers read again in full), so it ends with the same
 snapshot as a pass that never stopped.
 
 Incremental runs read `sort=-updated_at` until they reach the previous run's watermark, then read
@@ -95,6 +95,13 @@ class SyncProgress:
     # records the requests of the page that failed too.
     requests_before: int = 0
     client_requests_before: int = 0
+    client: CrmClient | None = None
+    # While a resumed run re-checks what it read before the stop: how far, and what it found.
+    rechecking: bool = False
+    rechecked_to: int = 0
+    recheck_up_to: int = 0
+    rechecked_again: int = 0
+    rechecked_gone: int = 0
 
     @property
     def seconds_working(self) -> float:
@@ -102,15 +109,8 @@ class SyncProgress:
 
     @property
     def requests_so_far(self) -> int:
-        return self.requests_before + self.client.requests_made - self.client_requests_before
-
-    client: Any = None
-    # While a resumed run re-checks what it read before the stop: how far, and what it found.
-    rechecking: bool = False
-    rechecked_to: int = 0
-    recheck_up_to: int = 0
-    rechecked_again: int = 0
-    rechecked_gone: int = 0
+        made = self.client.requests_made - self.client_requests_before if self.client else 0
+        return self.requests_before + made
 
     @property
     def rate(self) -> float:
@@ -325,7 +325,7 @@ def _recheck_read_part(
 ) -> None:
     """Bring the customers with ids up to `up_to` (read before the run stopped) up to date.
 
-    Pages of ids and `updated_at` only (no expansions, so cheap for the CRM) are compared with the
+    Pages of ids and `updated_at` only (no expansions) are compared with the
     snapshot: a customer the snapshot has in the page's id range but the CRM no longer lists is
     gone; one that is new, or whose `updated_at` moved, is read again in full. A recheck that is
     itself interrupted is simply done again on the next resume.
@@ -352,8 +352,11 @@ def _recheck_read_part(
         ]
         fresh, more_requests = _read_ids_between(client, min(changed), max(changed)) if changed else ([], 0)
         with transaction.atomic():
+            # The snapshot's own ids, as stored: no spelling to translate.
             vanished = set(known) - set(page.ids_in_order)
-            gone = mark_customers_gone(vanished)
+            gone = Customer.objects.filter(crm_id__in=vanished, is_gone=False).update(
+                is_gone=True, gone_at=timezone.now()
+            )
             created, updated = upsert_customers(fresh, run)
             run.customers_gone += gone
             run.customers_created += created
@@ -565,8 +568,7 @@ def _record_skipped(run: SyncRun, skipped: list[SkippedCustomer]) -> None:
     """
     for customer in skipped:
         logger.warning("Sync run %s skipped customer %s: %s", run.pk, customer.id, customer.reason)
-    if run.pk is not None:
-        Customer.objects.filter(crm_id__in=[c.id for c in skipped]).update(last_seen_run=run)
+    Customer.objects.filter(crm_id__in=[c.id for c in skipped]).update(last_seen_run=run)
     run.customers_skipped += len(skipped)
     detail = "; ".join(f"{c.id} ({c.reason})" for c in skipped)
     run.skipped_detail = "; ".join(filter(None, [run.skipped_detail, detail]))[:MAX_SKIPPED_DETAIL]

@@ -168,3 +168,17 @@ def test_the_client_never_asks_to_merge_a_customer_into_itself(stub_crm):
         with pytest.raises(CrmValidationError):
             client.preview_merge(primary, secondary)
     assert stub_crm.requests == 0
+
+
+def test_the_command_reports_an_unexpected_failure_in_one_line(stub_crm, monkeypatch):
+    from django.core.management import CommandError, call_command
+
+    stub_crm.customers = [customer(1)]
+    monkeypatch.setattr(CrmClient, "for_jobs", classmethod(lambda cls: stub_client(stub_crm)))
+    monkeypatch.setattr("mergeassist.crm.sync.upsert_customers", lambda *args: 1 / 0)
+
+    with pytest.raises(CommandError) as caught:
+        call_command("sync_customers", stdout=__import__("io").StringIO())
+
+    assert str(caught.value).startswith("The sync stopped on an unexpected error (ZeroDivisionError: division by zero)")
+    assert SyncRun.objects.get().status == "failed"

@@ -339,6 +339,16 @@ def test_it_shows_the_last_sync(logged_in, crm):
     assert '<span class="sync-ok">succeeded</span>, 2,000 customers' in html
 
 
+def test_it_says_how_many_customers_the_last_sync_could_not_read(logged_in, crm):
+    SyncRun.objects.create(
+        kind="full", status="succeeded", finished_at=timezone.now(), customers_seen=98, customers_skipped=2,
+        skipped_detail="3 (name_first is an object, not text); 9 (phone is true or false, not text)",
+    )
+    html = " ".join(logged_in.get(URL).content.decode().split())
+    assert "98 customers, <span class=\"sync-failed\" title=\"3 (name_first is an object" in html
+    assert "2 skipped (unreadable in the CRM)</span>" in html
+
+
 def test_it_shows_why_the_last_sync_failed(logged_in, crm):
     SyncRun.objects.create(
         kind="incremental",
@@ -348,7 +358,10 @@ def test_it_shows_why_the_last_sync_failed(logged_in, crm):
     )
     html = logged_in.get(URL).content.decode()
     assert "Last sync: incremental," in html
-    assert '<span class="sync-failed">failed</span>: The CRM refused the API key.' in html
+    assert (
+        '<span class="sync-failed">failed</span>: <bdi class="crm-text crm-text-wrap">The CRM refused the API key.</bdi>'
+        in html
+    )
 
 
 def test_it_shows_a_sync_in_progress(logged_in, crm):

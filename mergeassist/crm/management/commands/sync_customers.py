@@ -45,6 +45,14 @@ class Command(BaseCommand):
             raise CommandError(
                 "Interrupted. The next sync_customers resumes where this one stopped."
             ) from None
+        except Exception as exc:
+            # A bug or a database failure: one line for the operator; -v 2 shows the traceback.
+            if verbosity >= 2:
+                raise
+            raise CommandError(
+                f"The sync stopped on an unexpected error ({type(exc).__name__}: {str(exc)[:200]}); it is "
+                "marked failed and the next sync_customers resumes it. Run with -v 2 for the traceback."
+            ) from None
         finally:
             _restore_sigterm(previous_sigterm)
             _restore_loggers(quieted)
