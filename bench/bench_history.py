@@ -74,9 +74,9 @@ def _env(database_url: str) -> dict[str, str]:
 
 def _run(database_url: str, args: argparse.Namespace) -> dict[str, object]:
     env = _env(database_url)
-    if database_url.startswith("postgres"):
-        _manage(env, "flush", "--no-input")
     _manage(env, "migrate", "--verbosity=0")
+    if database_url.startswith("postgres"):  # a server database outlives the run: start it empty
+        _manage(env, "flush", "--no-input")
     started = time.perf_counter()
     fill = json.loads(_child(env, "fill", args))
     print(f"Filled {args.rows:,} decisions in {time.perf_counter() - started:.1f} s")

@@ -297,3 +297,9 @@ def test_the_roles_are_the_migrations_groups_with_their_permissions(db):
     assert "review.review_pairs" in reviewers and "audit.view_history" not in reviewers
     # Reverting writes to the CRM outside the review flow: superusers only, grantable per person.
     assert "audit.revert_fields" not in reviewers
+
+
+def test_logging_in_without_a_role_lands_on_whom_to_ask(client, charlie):
+    response = client.post("/accounts/login/", {"username": "charlie", "password": "correct-horse-battery"}, follow=True)
+    assert response.status_code == 200
+    assert "You have no role in MergeAssist yet" in response.content.decode()
