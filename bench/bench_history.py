@@ -11,7 +11,9 @@
    byte; memory is the server's peak RSS (VmHWM) before and after, so the growth is what the
    export cost. Beside it, the peer: the same rows written into one in-memory CSV, the way a plain
    HttpResponse would, each in a fresh child process (time and VmHWM growth).
-4. Pages: each URL `--runs` times after two warm-ups; p50 and p95 of the whole HTTP request.
+4. Pages: each URL `--runs` times after two warm-ups; p50 and p95 of the whole HTTP request, and
+   the server's CPU time per request (from /proc), which a busy machine moves far less than wall
+   time.
 
 Figures go to stdout and bench/results/history.json.
 """
@@ -74,9 +76,9 @@ def _env(database_url: str) -> dict[str, str]:
 
 def _run(database_url: str, args: argparse.Namespace) -> dict[str, object]:
     env = _env(database_url)
-    if database_url.startswith("postgres"):
-        _manage(env, "flush", "--no-input")
     _manage(env, "migrate", "--verbosity=0")
+    if database_url.startswith("postgres"):  # a server database outlives the run: start it empty
+        _manage(env, "flush", "--no-input")
     started = time.perf_counter()
     fill = json.loads(_child(env, "fill", args))
     print(f"Filled {args.rows:,} decisions in {time.perf_counter() - started:.1f} s")
@@ -92,7 +94,7 @@ def _run(database_url: str, args: argparse.Namespace) -> dict[str, object]:
         results: dict[str, object] = {"rows": args.rows, "database": database_url.split(":")[0]}
         results["export_http"] = _export_over_http(base, cookie, server.pid)
         results["export_peer"] = {kind: json.loads(_child(env, kind, args)) for kind in ("streamed", "materialised")}
-        results["pages"] = _pages(base, cookie, fill, args.runs)
+        results["pages"] = _pages(base, cookie, fill, args.runs, server.pid)
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -123,7 +125,7 @@ def _export_over_http(base: str, cookie: str, pid: int) -> dict[str, float]:
     }
 
 
-def _pages(base: str, cookie: str, fill: dict[str, object], runs: int) -> list[dict[str, object]]:
+def _pages(base: str, cookie: str, fill: dict[str, object], runs: int, pid: int) -> list[dict[str, object]]:
     urls = [
         ("first page", "/history/", {}),
         ("first page, htmx fragment", "/history/", {"HX-Request": "true"}),
@@ -143,7 +145,10 @@ def _pages(base: str, cookie: str, fill: dict[str, object], runs: int) -> list[d
     out = []
     for label, path, headers in urls:
         timings = []
+        cpu_before = 0.0
         for n in range(runs + 2):
+            if n == 2:
+                cpu_before = _cpu_seconds(pid)
             request = urllib.request.Request(base + path, headers={"Cookie": cookie, **headers})
             started = time.perf_counter()
             with urllib.request.urlopen(request, timeout=120) as response:
@@ -151,10 +156,11 @@ def _pages(base: str, cookie: str, fill: dict[str, object], runs: int) -> list[d
                 assert response.status == 200, (path, response.status)
             if n >= 2:
                 timings.append((time.perf_counter() - started) * 1000)
+        server_cpu_ms = (_cpu_seconds(pid) - cpu_before) * 1000 / runs
         assert b"decision-" in body or b"chart" in body or b"Calls to the CRM" in body, path
         timings.sort()
         out.append({
-            "page": label, "path": path,
+            "page": label, "path": path, "server_cpu_ms": round(server_cpu_ms, 1),
             "p50_ms": round(statistics.median(timings), 1),
             "p95_ms": round(timings[min(len(timings) - 1, round(0.95 * (len(timings) - 1)))], 1),
         })  # fmt: skip
@@ -281,6 +287,12 @@ def _export_in_process(args: argparse.Namespace) -> None:
 # -- helpers -----------------------------------------------------------------------------------
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU the process has used: unlike wall time, barely moved by a busy machine."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _vm(pid: int) -> dict[str, float]:
     values = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -327,9 +339,9 @@ def _print(results: dict[str, object]) -> None:
     for kind, figures in peer.items():
         print(f"  in process, {kind:<12} {figures['seconds']:6.2f} s, peak RSS +{figures['peak_growth_mb']} MB")
     print("\nPages (whole HTTP request)")
-    print(f"  {'page':<42} {'p50 ms':>8} {'p95 ms':>8}")
+    print(f"  {'page':<42} {'p50 ms':>8} {'p95 ms':>8} {'server CPU ms':>14}")
     for page in results["pages"]:
-        print(f"  {page['page']:<42} {page['p50_ms']:>8} {page['p95_ms']:>8}")
+        print(f"  {page['page']:<42} {page['p50_ms']:>8} {page['p95_ms']:>8} {page['server_cpu_ms']:>14}")
 
 
 if __name__ == "__main__":

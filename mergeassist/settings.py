@@ -202,7 +202,8 @@ AXES_LOCKOUT_CALLABLE = "mergeassist.core.views.locked_out"
 # proxy's address: set django-axes' AXES_IPWARE_* settings for the proxy before deploying there.
 
 LOGIN_URL = "/accounts/login/"
-LOGIN_REDIRECT_URL = "/customers/"
+# Home sends each person to the first page their role opens (mergeassist.core.access.LANDING_PAGES).
+LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
 
 LANGUAGE_CODE = "en-us"
@@ -272,7 +273,13 @@ LOGGING = {
         "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]}
     },
     "root": {"handlers": ["console"], "level": os.getenv("DJANGO_LOG_LEVEL", "INFO")},
-    "loggers": {"urllib3": {"level": "WARNING"}, "faker": {"level": "WARNING"}},
+    "loggers": {
+        "urllib3": {"level": "WARNING"},
+        "faker": {"level": "WARNING"},
+        # django-axes says "BEGIN version ..." at every start, on every command's stderr; its
+        # failed-login and lock-out lines are warnings and still show.
+        "axes.apps": {"level": "WARNING"},
+    },
 }
 
 # Background jobs (sync and scan) run by `manage.py db_worker`.

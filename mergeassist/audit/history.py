@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
 from django.db.models import Q, QuerySet
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from mergeassist.audit.forms import NOTE_PENDING, HistoryQuery
@@ -26,6 +27,7 @@ LIST_COLUMNS = (
     "secondary_crm_id", "secondary_name", "secondary_email",
 )  # fmt: skip
 _DIGITS = re.compile(r"[0-9]+")
+_ADDRESS = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")  # a whole address; "@gmail.com" searches by part
 
 
 class UnknownCursor(Exception):
@@ -66,12 +68,13 @@ def filter_decisions(query: HistoryQuery) -> QuerySet[Decision]:
     elif query.outcome:
         decisions = decisions.filter(outcome=query.outcome)
     if query.search:
-        decisions = decisions.filter(_search(query.search))
+        decisions = _search(decisions, query.search)
     return decisions
 
 
-def _search(term: str) -> Q:
-    """A customer id finds decisions on either side; other text looks in both names and both emails.
+def _search(decisions: QuerySet[Decision], term: str) -> QuerySet[Decision]:
+    """A customer id or a whole email address finds decisions on either side (by index); other
+    text looks for a part of either customer's name or email (a scan).
 
     Both sides are searched on purpose: the secondary is the customer the merge deleted, and
     finding it by the address it had is the reason this page exists.
@@ -79,8 +82,13 @@ def _search(term: str) -> Q:
     crm_id = parse_crm_id(term)
     by_id = Q(primary_crm_id=crm_id) | Q(secondary_crm_id=crm_id) if crm_id else Q(pk__in=[])
     if _DIGITS.fullmatch(term):
-        return by_id
-    return (
+        return decisions.filter(by_id)
+    if _ADDRESS.fullmatch(term):
+        address = term.lower()
+        return decisions.alias(primary_lower=Lower("primary_email"), secondary_lower=Lower("secondary_email")).filter(
+            Q(primary_lower=address) | Q(secondary_lower=address)
+        )
+    return decisions.filter(
         by_id
         | Q(primary_email__icontains=term)
         | Q(secondary_email__icontains=term)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 
@@ -75,6 +76,12 @@ class Decision(models.Model):
             models.Index(fields=["-created_at", "-id"], name="audit_decision_newest"),
             models.Index(fields=["reviewer_username", "-created_at", "-id"], name="audit_decision_reviewer"),
             models.Index(fields=["outcome", "-created_at", "-id"], name="audit_decision_outcome"),
+            # A search by a whole email address, whatever its case, on either side.
+            models.Index(Lower("primary_email"), name="audit_decision_primary_email"),
+            models.Index(Lower("secondary_email"), name="audit_decision_second_email"),
+            # The dashboard's per-reviewer and per-score-band counts, read from the index alone
+            # (the rows carry both customers' records: a table scan reads ~2.7 KB per decision).
+            models.Index(fields=["reviewer_username", "created_at", "kind", "score"], name="audit_decision_dashboard"),
         ]
         permissions = [
             ("view_history", "Can read the merge history and dashboard"),
@@ -118,4 +125,4 @@ class CrmCall(models.Model):
     class Meta:
         ordering = ["started_at", "id"]
         # The dashboard's error rate over the last days.
-        indexes = [models.Index(fields=["started_at"], name="audit_crmcall_started")]
+        indexes = [models.Index(fields=["started_at", "outcome"], name="audit_crmcall_started")]

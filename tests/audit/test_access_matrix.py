@@ -52,6 +52,10 @@ RULES: list[tuple[str, Rule]] = [
     # The review queue and its actions (branch `review`): reviewers only, auditors never merge.
     ("review", Rule("review.review_pairs")),
     ("review-*", Rule("review.review_pairs")),
+    # The jobs panel (branch `harden`): progress of the sync and the scan, for anyone logged in;
+    # starting a job needs the reviewers' permission (or a superuser).
+    ("jobs-panel", Rule(LOGGED_IN, ("GET",))),
+    ("jobs-start", Rule("review.review_pairs", ("POST",))),
     ("sandbox-*", Rule(API_KEY)),
     ("admin:login", Rule(PUBLIC, ("GET",))),
     ("admin:logout", Rule(LOGOUT, ("GET",))),
@@ -67,6 +71,7 @@ RULES: list[tuple[str, Rule]] = [
     ("admin:crm_*_add", Rule(NOBODY_STAFF, ("GET",))),
     ("admin:crm_*_delete", Rule(NOBODY_STAFF, ("GET",))),
     ("admin:axes_*_add", Rule(NOBODY_STAFF, ("GET",))),
+    ("admin:jobs_job_add", Rule(NOBODY_STAFF, ("GET",))),  # jobs are started from the jobs panel
     # The rest of the admin; POSTs there are the admin's own forms, checked like its GETs.
     ("admin:*", Rule(STAFF, ("GET",))),
 ]
@@ -188,7 +193,8 @@ def _check(response, user, rule: Rule) -> str | None:  # noqa: ANN001
         return None
     if rule.who == STAFF or (rule.who == NOBODY_STAFF and not user.is_staff):
         return None if sent_to_login and location.startswith("/admin/login/") else f"expected the admin login, got {status}"
-    if status != 403:
+    # 405: the view does not take this method at all, so it refused before doing anything.
+    if status not in (403, 405):
         return f"expected 403, got {status} {location}"
     return None
 
@@ -281,7 +287,10 @@ def test_an_auditor_cannot_merge_and_nothing_reaches_the_crm(client, bob, alice,
     calls_before = CrmCall.objects.count()
     for endpoint in targets:
         response = client.post(endpoint.path, {"primary_id": "1", "secondary_id": "2", "fingerprint": "x"})
-        assert response.status_code == 403, endpoint
+        # The actions refuse the role (403); a page that takes no POST refuses the method (405).
+        assert response.status_code in (403, 405), endpoint
+        if endpoint.key in ("review-merge", "review-cluster-merge", "history-revert"):
+            assert response.status_code == 403, endpoint
     assert counting_crm == []
     assert CrmCall.objects.count() == calls_before
     assert Decision.objects.count() == 1
@@ -297,3 +306,9 @@ def test_the_roles_are_the_migrations_groups_with_their_permissions(db):
     assert "review.review_pairs" in reviewers and "audit.view_history" not in reviewers
     # Reverting writes to the CRM outside the review flow: superusers only, grantable per person.
     assert "audit.revert_fields" not in reviewers
+
+
+def test_logging_in_without_a_role_lands_on_whom_to_ask(client, charlie):
+    response = client.post("/accounts/login/", {"username": "charlie", "password": "correct-horse-battery"}, follow=True)
+    assert response.status_code == 200
+    assert "You have no role in MergeAssist yet" in response.content.decode()
