@@ -342,6 +342,7 @@ def _drive_reviewer(base: str, count: int) -> dict[str, object]:
     from playwright.sync_api import expect, sync_playwright
 
     timings: dict[str, list[float]] = {"n": [], "m": []}
+    stayed: list[str] = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
@@ -362,7 +363,14 @@ def _drive_reviewer(base: str, count: int) -> dict[str, object]:
             page.evaluate(MEASURE_JS, old_id)
             page.wait_for_timeout(50)  # the page is idle when the reviewer presses the key
             page.keyboard.press(key)
-            timings[key].append(_wait_for_result(page))
+            result = _wait_for_result(page)
+            if result is None:
+                # The merge stayed on the pair (refused or failed): say why and decide it with n.
+                stayed.append(page.locator("#review-errors, #merge-outcome").first.inner_text()[:200])
+                page.keyboard.press("n")
+                expect(page).not_to_have_url(f"{base}/review/{old_id}/")
+                continue
+            timings[key].append(result)
             # Keys are taken again once the URL of the new pair is recorded.
             expect(page).not_to_have_url(f"{base}/review/{old_id}/")
         browser.close()
@@ -372,16 +380,20 @@ def _drive_reviewer(base: str, count: int) -> dict[str, object]:
         "all": _stats(every),
         "not_a_duplicate": _stats(sorted(timings["n"])),
         "merge": _stats(sorted(timings["m"])),
+        "stayed_on_the_pair": stayed,
     }
 
 
-def _wait_for_result(page) -> float:
+def _wait_for_result(page) -> float | None:
+    """Milliseconds from the key to the next pair; None when the page stayed on the pair."""
     # Polled from here: the app's CSP (rightly) forbids the string evaluation wait_for_function uses.
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         result = page.evaluate("() => window.__benchResult")
         if result is not None:
             return float(result)
+        if page.locator("#review-errors, #merge-outcome").count():
+            return None
         time.sleep(0.01)
     raise RuntimeError("the next pair did not appear within 20 s")
 
@@ -404,6 +416,8 @@ def _print_reviewer(result: dict[str, object]) -> None:
         stats = result[key]  # type: ignore[index]
         if stats.get("count"):
             print(f"  {label:<32} n={stats['count']:<3} median {stats['median_ms']} ms, p95 {stats['p95_ms']} ms, max {stats['max_ms']} ms")
+    for reason in result.get("stayed_on_the_pair", []):  # type: ignore[union-attr]
+        print(f"  stayed on a pair after m: {reason}")
 
 
 # -- helpers ------------------------------------------------------------------------------------
