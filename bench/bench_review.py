@@ -49,13 +49,16 @@ def main() -> None:
     parser.add_argument("--reviewer-pairs", type=int, default=50)
     parser.add_argument("--sandbox-customers", type=int, default=1500)
     parser.add_argument("--skip-browser", action="store_true")
+    parser.add_argument("--skip-pages", action="store_true")
     parser.add_argument("--pages-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.pages_child:
         print(json.dumps(_pages_child(args)))
         return
-    results: dict[str, object] = {"pages": _run_pages(args)}
-    _print_pages(results["pages"])  # type: ignore[arg-type]
+    results: dict[str, object] = {}
+    if not args.skip_pages:
+        results["pages"] = _run_pages(args)
+        _print_pages(results["pages"])  # type: ignore[arg-type]
     if not args.skip_browser:
         results["reviewer"] = _run_reviewer(args)
         _print_reviewer(results["reviewer"])  # type: ignore[arg-type]
@@ -358,7 +361,7 @@ def _drive_reviewer(base: str, count: int) -> dict[str, object]:
             old_id = table.get_attribute("data-pair-id")
             # Like a person: read until the live preview is in, then decide.
             expect(page.locator("#merge-button, #preview-error")).to_have_count(1)
-            mergeable = page.locator("#merge-button").count() == 1 and page.locator("#merge-button").is_enabled()
+            mergeable = page.locator("#merge-button").count() == 1 and page.locator("#merge-risks").count() == 0
             key = "m" if mergeable else "n"
             page.evaluate(MEASURE_JS, old_id)
             page.wait_for_timeout(50)  # the page is idle when the reviewer presses the key
@@ -395,7 +398,8 @@ def _wait_for_result(page) -> float | None:
         if page.locator("#review-errors, #merge-outcome").count():
             return None
         time.sleep(0.01)
-    raise RuntimeError("the next pair did not appear within 20 s")
+    page.screenshot(path="/tmp/bench-review-stuck.png", full_page=True)
+    raise RuntimeError(f"the next pair did not appear within 20 s ({page.url}; /tmp/bench-review-stuck.png)")
 
 
 def _stats(values: list[float]) -> dict[str, float | int]:
