@@ -49,13 +49,16 @@ def main() -> None:
     parser.add_argument("--reviewer-pairs", type=int, default=50)
     parser.add_argument("--sandbox-customers", type=int, default=1500)
     parser.add_argument("--skip-browser", action="store_true")
+    parser.add_argument("--skip-pages", action="store_true")
     parser.add_argument("--pages-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.pages_child:
         print(json.dumps(_pages_child(args)))
         return
-    results: dict[str, object] = {"pages": _run_pages(args)}
-    _print_pages(results["pages"])  # type: ignore[arg-type]
+    results: dict[str, object] = {}
+    if not args.skip_pages:
+        results["pages"] = _run_pages(args)
+        _print_pages(results["pages"])  # type: ignore[arg-type]
     if not args.skip_browser:
         results["reviewer"] = _run_reviewer(args)
         _print_reviewer(results["reviewer"])  # type: ignore[arg-type]
@@ -342,6 +345,7 @@ def _drive_reviewer(base: str, count: int) -> dict[str, object]:
     from playwright.sync_api import expect, sync_playwright
 
     timings: dict[str, list[float]] = {"n": [], "m": []}
+    stayed: list[str] = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
@@ -357,12 +361,19 @@ def _drive_reviewer(base: str, count: int) -> dict[str, object]:
             old_id = table.get_attribute("data-pair-id")
             # Like a person: read until the live preview is in, then decide.
             expect(page.locator("#merge-button, #preview-error")).to_have_count(1)
-            mergeable = page.locator("#merge-button").count() == 1 and page.locator("#merge-button").is_enabled()
+            mergeable = page.locator("#merge-button").count() == 1 and page.locator("#merge-risks").count() == 0
             key = "m" if mergeable else "n"
             page.evaluate(MEASURE_JS, old_id)
             page.wait_for_timeout(50)  # the page is idle when the reviewer presses the key
             page.keyboard.press(key)
-            timings[key].append(_wait_for_result(page))
+            result = _wait_for_result(page)
+            if result is None:
+                # The merge stayed on the pair (refused or failed): say why and decide it with n.
+                stayed.append(page.locator("#review-errors, #merge-outcome").first.inner_text()[:200])
+                page.keyboard.press("n")
+                expect(page).not_to_have_url(f"{base}/review/{old_id}/")
+                continue
+            timings[key].append(result)
             # Keys are taken again once the URL of the new pair is recorded.
             expect(page).not_to_have_url(f"{base}/review/{old_id}/")
         browser.close()
@@ -372,18 +383,23 @@ def _drive_reviewer(base: str, count: int) -> dict[str, object]:
         "all": _stats(every),
         "not_a_duplicate": _stats(sorted(timings["n"])),
         "merge": _stats(sorted(timings["m"])),
+        "stayed_on_the_pair": stayed,
     }
 
 
-def _wait_for_result(page) -> float:
+def _wait_for_result(page) -> float | None:
+    """Milliseconds from the key to the next pair; None when the page stayed on the pair."""
     # Polled from here: the app's CSP (rightly) forbids the string evaluation wait_for_function uses.
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         result = page.evaluate("() => window.__benchResult")
         if result is not None:
             return float(result)
+        if page.locator("#review-errors, #merge-outcome").count():
+            return None
         time.sleep(0.01)
-    raise RuntimeError("the next pair did not appear within 20 s")
+    page.screenshot(path="/tmp/bench-review-stuck.png", full_page=True)
+    raise RuntimeError(f"the next pair did not appear within 20 s ({page.url}; /tmp/bench-review-stuck.png)")
 
 
 def _stats(values: list[float]) -> dict[str, float | int]:
@@ -404,6 +420,8 @@ def _print_reviewer(result: dict[str, object]) -> None:
         stats = result[key]  # type: ignore[index]
         if stats.get("count"):
             print(f"  {label:<32} n={stats['count']:<3} median {stats['median_ms']} ms, p95 {stats['p95_ms']} ms, max {stats['max_ms']} ms")
+    for reason in result.get("stayed_on_the_pair", []):  # type: ignore[union-attr]
+        print(f"  stayed on a pair after m: {reason}")
 
 
 # -- helpers ------------------------------------------------------------------------------------

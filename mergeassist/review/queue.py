@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Count, Exists, F, FilteredRelation, Max, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, F, FilteredRelation, OuterRef, Q, QuerySet, Subquery
 
 from mergeassist.crm.ids import parse_crm_id
 from mergeassist.crm.models import Customer
@@ -87,9 +87,17 @@ def filtered_pairs(query: QueueQuery) -> QuerySet[CandidatePair]:
     elif query.subscription == "no":
         pairs = pairs.filter(customer_a__active_subscriptions=0, customer_b__active_subscriptions=0)
     if query.search:
-        customers = _customers_matching(query.search)
-        pairs = pairs.filter(Q(customer_a__in=customers) | Q(customer_b__in=customers))
+        pairs = pairs.filter(pk__in=_pairs_of(_customers_matching(query.search)))
     return pairs
+
+
+def _pairs_of(customer_pks: list[int]) -> list[int]:
+    """The pending pairs of these customers, found through each side's foreign-key index (an OR of
+    the two sides in one query would walk the whole queue instead)."""
+    pending = CandidatePair.objects.filter(state=CandidatePair.State.PENDING)
+    found = set(pending.filter(customer_a__in=customer_pks).values_list("pk", flat=True)[:MAX_SEARCH_CUSTOMERS])
+    found.update(pending.filter(customer_b__in=customer_pks).values_list("pk", flat=True)[:MAX_SEARCH_CUSTOMERS])
+    return sorted(found)
 
 
 def _customers_matching(term: str) -> list[int]:
@@ -110,7 +118,9 @@ def _customers_matching(term: str) -> list[int]:
         words = name.split(" ")
         if len(words) > 1:
             by_text |= _prefix("search_name", " ".join(words[1:] + words[:1]))  # "lee ann" finds Ann Lee
-    return list(Customer.objects.filter(by_text, is_gone=False).values_list("pk", flat=True)[:MAX_SEARCH_CUSTOMERS])
+    # No is_gone filter and no ordering here: either would steer the database off the two indexes
+    # (gone customers have no pending pairs anyway).
+    return list(Customer.objects.filter(by_text).order_by().values_list("pk", flat=True)[:MAX_SEARCH_CUSTOMERS])
 
 
 def _prefix(column: str, value: str) -> Q:
@@ -225,9 +235,15 @@ class ClusterSummary:
 
 def clusters_to_review(limit: int = CLUSTERS_SHOWN) -> list[ClusterSummary]:
     """Clusters of three or more customers with pending pairs, strongest pair first."""
+    # From the clusters (few) to their pairs through the cluster index, not from every pending pair.
+    pending = CandidatePair.objects.filter(cluster=OuterRef("pk"), state=CandidatePair.State.PENDING)
     clusters = (
-        Cluster.objects.filter(size__gte=3, pairs__state=CandidatePair.State.PENDING)
-        .annotate(pending=Count("pairs"), strongest=Max("pairs__score"))
+        Cluster.objects.filter(size__gte=3)
+        .annotate(
+            strongest=Subquery(pending.order_by("-score").values("score")[:1]),
+            pending=Subquery(pending.order_by().values("cluster").annotate(n=Count("pk")).values("n")[:1]),
+        )
+        .filter(strongest__isnull=False)
         .order_by("-strongest", "pk")[:limit]
     )
     return [ClusterSummary(c, c.pending, c.strongest) for c in clusters]  # type: ignore[attr-defined]
