@@ -46,6 +46,7 @@ test: install-dev
 bench: install-dev
 	$(PIP) install --quiet -r requirements-bench.txt
 	$(PY) bench/bench_matching.py
+	$(PY) bench/bench_commands.py
 	$(PY) bench/bench_sync.py
 
 clean:
