@@ -22,7 +22,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -444,18 +444,29 @@ def _insert_rows(model: Any, rows: list[dict[str, Any]], returning_pks_of_scan: 
         f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(field.column) for field in fields)}) "
         f"VALUES ({', '.join('%s' for _ in fields)})"
     )
-    values = [
-        [field.get_db_prep_save(row[field.attname] if field.attname in row else defaults[field.attname], connection) for field in fields]
-        for row in rows
-    ]
     with connection.cursor() as cursor:
-        cursor.executemany(sql, values)
+        cursor.executemany(sql, _prepared(fields, rows, defaults))
     if returning_pks_of_scan is None:
         return []
     pks = list(model.objects.filter(scan=returning_pks_of_scan).order_by("pk").values_list("pk", flat=True))
     if len(pks) != len(rows):
         raise RuntimeError(f"expected {len(rows)} new clusters of scan {returning_pks_of_scan.pk}, found {len(pks)}")
     return pks
+
+
+def _prepared(fields: list[Any], rows: list[dict[str, Any]], defaults: dict[str, Any]) -> list[list[Any]]:
+    """Each row's values through each field's get_db_prep_save. Flags, timestamps and missing
+    values repeat across rows (one `now` per scan): those are converted once per distinct value."""
+    columns: list[list[Any]] = []
+    for field in fields:
+        name, default = field.attname, defaults.get(field.attname)
+        raw = [row.get(name, default) for row in rows]
+        if all(value is None or isinstance(value, (bool, datetime)) for value in raw):
+            memo: dict[Any, Any] = {}
+            columns.append([memo[value] if value in memo else memo.setdefault(value, field.get_db_prep_save(value, connection)) for value in raw])
+        else:
+            columns.append([field.get_db_prep_save(value, connection) for value in raw])
+    return [list(values) for values in zip(*columns)]
 
 
 _RESCORED_COLUMNS = ("score", "explanation", "cluster_id", "last_scored_at", *REASON_LABELS)
@@ -476,10 +487,8 @@ def _update_pending(updates: list[dict[str, Any]]) -> None:
     quote = connection.ops.quote_name
     assignments = ", ".join(f"{quote(field.column)} = %s" for field in fields)
     sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s AND {quote('state')} = %s"
-    rows = [
-        [*(field.get_db_prep_save(update[name], connection) for field, name in zip(fields, _RESCORED_COLUMNS)), update["pk"], CandidatePair.State.PENDING.value]
-        for update in updates
-    ]
+    prepared = _prepared(fields, [{field.attname: update[name] for field, name in zip(fields, _RESCORED_COLUMNS)} for update in updates], {})
+    rows = [[*values, update["pk"], CandidatePair.State.PENDING.value] for values, update in zip(prepared, updates)]
     with connection.cursor() as cursor:
         cursor.executemany(sql, rows)
 
