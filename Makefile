@@ -50,6 +50,7 @@ test: install-dev
 bench: install-dev
 	$(PIP) install --quiet -r requirements-bench.txt
 	$(PY) bench/bench_matching.py
+	$(PY) bench/bench_commands.py
 	$(PY) bench/bench_sync.py
 	$(PY) bench/bench_review.py
 	$(PY) bench/bench_resume.py

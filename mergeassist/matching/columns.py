@@ -53,8 +53,32 @@ class Column:
     def value(self, row: int) -> str:
         return self.vocab[self.codes[row]]
 
+    # Pickled with the vocabulary as one joined str: a million small str objects take seconds
+    # to pickle and unpickle, one str a fraction of that (the scan keeps columns between runs).
+    def __getstate__(self) -> tuple[np.ndarray, str | list[str], NameFeatures | None]:
+        return (self.codes, _joined(self.vocab), self.names)
+
+    def __setstate__(self, state: tuple[np.ndarray, str | list[str], NameFeatures | None]) -> None:
+        self.codes, vocab, self.names = state
+        self.vocab = _object_array(vocab)
+
     def strings(self, rows: np.ndarray) -> np.ndarray:
         return self.vocab[self.codes[rows]]
+
+
+def _joined(vocab: np.ndarray) -> str | list[str]:
+    """The vocabulary as one str when no value holds the separator (normalised values never
+    do), else as a list."""
+    values = vocab.tolist()
+    joined = _VOCAB_SEPARATOR.join(values)
+    return joined if joined.count(_VOCAB_SEPARATOR) == len(values) - 1 else values
+
+
+def _object_array(vocab: str | list[str]) -> np.ndarray:
+    values = vocab.split(_VOCAB_SEPARATOR) if isinstance(vocab, str) else vocab
+    array = np.empty(len(values), dtype=object)
+    array[:] = values
+    return array
 
 
 @dataclass(slots=True)
@@ -66,6 +90,16 @@ class EmailParts:
     local_vocab: np.ndarray
     domain: np.ndarray
     distinctive: np.ndarray
+    domain_vocab: np.ndarray | None = None  # for extending the parts (patch_columns)
+
+    def __getstate__(self) -> tuple:
+        domains = None if self.domain_vocab is None else _joined(self.domain_vocab)
+        return (self.local, _joined(self.local_vocab), self.domain, self.distinctive, domains)
+
+    def __setstate__(self, state: tuple) -> None:
+        self.local, local_vocab, self.domain, self.distinctive, domains = state
+        self.local_vocab = _object_array(local_vocab)
+        self.domain_vocab = None if domains is None else _object_array(domains)
 
 
 @dataclass(slots=True)
@@ -251,7 +285,37 @@ def _email_parts(vocab: np.ndarray) -> tuple[EmailParts, np.ndarray]:
     is_shared_local_part = n.is_shared_local_part
     shared = np.array([is_shared_local_part(name.split("@", 1)[0]) for name in names], dtype=bool)
     shared[0] = False  # local code 0 is the missing email's
-    return EmailParts(local, locals_.vocab(), domain, distinctive[local]), shared[local]
+    return EmailParts(local, locals_.vocab(), domain, distinctive[local], domains.vocab()), shared[local]
+
+
+def _recode(codes: np.ndarray, vocab: np.ndarray, into: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`codes` into `vocab` re-coded into the vocabulary `into` (values it lacks appended):
+    (the codes, the grown vocabulary)."""
+    index = {value: code for code, value in enumerate(into.tolist())}
+    setdefault = index.setdefault
+    table = np.array([setdefault(value, len(index)) for value in vocab.tolist()], dtype=np.int32)
+    grown = into
+    if len(index) > len(into):
+        grown = np.empty(len(index), dtype=object)
+        grown[:] = list(index)
+    return table[codes], grown
+
+
+def _extend_email_parts(parts: EmailParts, shared: np.ndarray, vocab: np.ndarray, old_size: int) -> tuple[EmailParts, np.ndarray]:
+    """The parts and shared flags of `vocab` whose first `old_size` entries `parts` already
+    describes: only the new entries are split, by the same code as `_email_parts`."""
+    if parts.domain_vocab is None:
+        return _email_parts(vocab)
+    added = np.empty(len(vocab) - old_size + 1, dtype=object)
+    added[:] = ["", *vocab[old_size:].tolist()]
+    new_parts, new_shared = _email_parts(added)
+    local, local_vocab = _recode(new_parts.local[1:], new_parts.local_vocab, parts.local_vocab)
+    domain, domain_vocab = _recode(new_parts.domain[1:], new_parts.domain_vocab, parts.domain_vocab)
+    extended = EmailParts(
+        np.concatenate([parts.local, local]), local_vocab, np.concatenate([parts.domain, domain]),
+        np.concatenate([parts.distinctive, new_parts.distinctive[1:]]), domain_vocab,
+    )
+    return extended, np.concatenate([shared, new_shared[1:]])
 
 
 def _code_emails(raw_values: RawValues) -> tuple[Column, np.ndarray, EmailParts]:
@@ -529,15 +593,7 @@ _PLAIN_COLUMNS: tuple[str, ...] = ("first", "last", "email", "phone", "company",
 def _merge_vocab(column: Column, patch: Column, rows: np.ndarray) -> None:
     """Give `rows` of `column` the values `patch` holds for them (patch row k is rows[k]),
     coding a value already in the vocabulary with its code and appending the new ones."""
-    vocab = column.vocab.tolist()
-    index = {value: code for code, value in enumerate(vocab)}
-    setdefault = index.setdefault
-    table = np.array([setdefault(value, len(index)) for value in patch.vocab.tolist()], dtype=np.int32)
-    if len(index) > len(vocab):
-        grown = np.empty(len(index), dtype=object)
-        grown[:] = list(index)
-        column.vocab = grown
-    column.codes[rows] = table[patch.codes]
+    column.codes[rows], column.vocab = _recode(patch.codes, patch.vocab, column.vocab)
 
 
 def patch_columns(columns: Columns, size: int, rows: np.ndarray, fields: FieldValues, gone: np.ndarray, region: str = "US") -> None:
@@ -566,7 +622,9 @@ def patch_columns(columns: Columns, size: int, rows: np.ndarray, fields: FieldVa
         columns.first.names = _name_features(columns.first.vocab, words, families)
         columns.last.names = _name_features(columns.last.vocab, words, families)
         if len(columns.email.vocab) > old_emails:
-            columns.email_parts, columns.email_shared = _email_parts(columns.email.vocab)
+            columns.email_parts, columns.email_shared = _extend_email_parts(
+                columns.email_parts, columns.email_shared, columns.email.vocab, old_emails
+            )
         if len(columns.phone.vocab) > old_phones:
             added = columns.phone.vocab[old_phones:].tolist()
             columns.phone_digits = np.concatenate(

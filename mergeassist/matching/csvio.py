@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import csv
 import json
+
+import numpy as np
 from collections.abc import Iterable
 from pathlib import Path
 
 from mergeassist.core.csvsafe import neutralise_row
 from mergeassist.crm.ids import parse_crm_id
 
-from .engine import ScoredPair, compact_explanation
+from .engine import MatchResult, ScoredPair, compact_explanation
 from .records import RECORD_FIELDS, Record
 
 OUTPUT_COLUMNS: tuple[str, ...] = ("id_a", "id_b", "score", "is_match", "explanation")
@@ -94,4 +96,29 @@ def write_pairs_csv(path: str | Path, pairs: Iterable[ScoredPair], explanation: 
                 neutralise_row([pair.id_a, pair.id_b, f"{pair.score:.1f}", "true" if pair.is_match else "false", text])
             )
             count += 1
+    return count
+
+
+def write_result_csv(path: str | Path, result: MatchResult, explanation: str = "compact", chunk: int = 50_000) -> int:
+    """`write_pairs_csv` for a whole result, explanations built in bulk a chunk at a time (the
+    compact form straight from the scoring arrays); returns rows written."""
+    if explanation not in EXPLANATION_FORMS:
+        raise ValueError(f"explanation must be one of {EXPLANATION_FORMS}, not {explanation!r}")
+    ids = result._ids
+    count = 0
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(OUTPUT_COLUMNS)
+        for start in range(0, result.scores.size, chunk):
+            indexes = np.arange(start, min(start + chunk, result.scores.size))
+            if explanation == "compact":
+                texts = result.compact_explanations(indexes)
+            else:
+                texts = [json.dumps(e, separators=(",", ":"), ensure_ascii=False) for e in result.explanations(indexes)]
+            firsts = [ids[row] for row in result.rows_a[indexes].tolist()]
+            seconds = [ids[row] for row in result.rows_b[indexes].tolist()]
+            scores = [f"{score:.1f}" for score in result.scores[indexes].tolist()]
+            matches = ["true" if match else "false" for match in result.is_match[indexes].tolist()]
+            writer.writerows(zip(firsts, seconds, scores, matches, texts))
+            count += indexes.size
     return count

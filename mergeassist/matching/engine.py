@@ -6,7 +6,7 @@ import ctypes
 import gc
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
@@ -41,76 +41,107 @@ class _Explainer:
     def explain(self, row_a: int, row_b: int) -> list[dict[str, Any]]:
         return self.explain_rows(np.array([row_a], dtype=np.int64), np.array([row_b], dtype=np.int64))[0]
 
+    def _table(self, rows_a: np.ndarray, rows_b: np.ndarray) -> tuple[dict[str, tuple[list, list, list]], dict[str, tuple[list[str], list[str]]]]:
+        """Per explanation row (field), column-wise over the pairs: (similarity rounded to 3
+        places or None, points rounded to 2, note); and per field both records' values.
+
+        One call of the scoring code for all pairs; rounding is done once per distinct value and
+        notes are looked up by a code of their conditions, so the per-pair cost is a gather."""
+        similarity = compare_pairs(self.columns, rows_a, rows_b, self.rules)
+        points = field_points(similarity, self.rules)
+        values = _field_values_of_rows(self.columns, rows_a, rows_b, similarity.names_swapped)
+        missing = {name: np.isnan(similarity.by_field[name]) for name in FIELD_ORDER}
+        swapped = similarity.names_swapped
+        conditions: dict[str, list[tuple[np.ndarray, str]]] = {
+            name: [(missing[name], "missing")] for name in FIELD_ORDER
+        }
+        conditions["first_name"] = [(swapped, "first and last name swapped"), (similarity.nickname, "nickname"), (missing["first_name"], "missing")]
+        conditions["last_name"] = [(swapped, "first and last name swapped"), (missing["last_name"], "missing")]
+        conditions["email"] = [(similarity.shared_mailbox, "shared mailbox: weak evidence"), (missing["email"], "missing")]
+        # Rows that are not fields: evidence that only shows in a combination of fields.
+        conditions["different_person"] = [(similarity.different_person, "first name and a personal email or the last name both differ: a different person")]
+        conditions["contact_conflict"] = [(similarity.contact_conflict, "email, phone and address: two or more differ, none agrees")]
+        conditions["name_only"] = [(points["name_only"] < 0, "nothing but the name agrees")]
+        table: dict[str, tuple[list, list, list]] = {}
+        nothing = [None] * rows_a.size
+        for name in (*FIELD_ORDER, *_EXTRA_ROWS):
+            similar = _rounded(similarity.by_field[name], 3) if name in similarity.by_field else nothing
+            table[name] = (similar, _rounded(points[name], 2), _notes(conditions[name]))
+        return table, values
+
     def explain_rows(self, rows_a: np.ndarray, rows_b: np.ndarray) -> list[list[dict[str, Any]]]:
         """One explanation per pair (rows_a[k], rows_b[k]), as `explain` gives it."""
         rows_a, rows_b = np.asarray(rows_a, dtype=np.int64), np.asarray(rows_b, dtype=np.int64)
         if rows_a.size == 0:
             return []
-        similarity = compare_pairs(self.columns, rows_a, rows_b, self.rules)
-        points = {name: value.tolist() for name, value in field_points(similarity, self.rules).items()}
-        swapped = similarity.names_swapped
-        values = _field_values_of_rows(self.columns, rows_a, rows_b, swapped)
-        raw = {name: similarity.by_field[name].tolist() for name in FIELD_ORDER}
-        swapped_list = swapped.tolist()
-        nickname = similarity.nickname.tolist()
-        shared = similarity.shared_mailbox.tolist()
-        different = similarity.different_person.tolist()
-        conflict = similarity.contact_conflict.tolist()
-        weights = {name: rule.weight for name, rule in self.rules.items()}
-        explanations: list[list[dict[str, Any]]] = []
-        for k in range(rows_a.size):
-            explanation: list[dict[str, Any]] = []
-            for name in FIELD_ORDER:
-                value_a, value_b = values[name]
-                similar = raw[name][k]
-                notes: list[str] = []
-                if swapped_list[k] and name in ("first_name", "last_name"):
-                    notes.append("first and last name swapped")
-                if name == "first_name" and nickname[k]:
-                    notes.append("nickname")
-                if name == "email" and shared[k]:
-                    notes.append("shared mailbox: weak evidence")
-                if similar != similar:  # NaN: missing on one side or both
-                    notes.append("missing")
-                explanation.append(
-                    {
-                        "field": name,
-                        "value_a": value_a[k],
-                        "value_b": value_b[k],
-                        "similarity": None if similar != similar else round(similar, 3),
-                        "weight": weights[name],
-                        "points": round(points[name][k], 2),
-                        "note": "; ".join(notes),
-                    }
-                )
-            # Rows that are not fields: evidence that only shows in a combination of fields.
-            for name, note in (
-                ("different_person", "first name and a personal email or the last name both differ: a different person" if different[k] else ""),
-                ("contact_conflict", "email, phone and address: two or more differ, none agrees" if conflict[k] else ""),
-                ("name_only", "nothing but the name agrees" if points["name_only"][k] < 0 else ""),
-            ):
-                explanation.append(
-                    {"field": name, "value_a": "", "value_b": "", "similarity": None, "weight": weights[name],
-                     "points": round(points[name][k], 2), "note": note}
-                )
-            explanations.append(explanation)
-        return explanations
+        table, values = self._table(rows_a, rows_b)
+        blank = [""] * rows_a.size
+        columns = []
+        for name in (*FIELD_ORDER, *_EXTRA_ROWS):
+            value_a, value_b = values.get(name, (blank, blank))
+            similar, points, notes = table[name]
+            columns.append((name, self.rules[name].weight, value_a, value_b, similar, points, notes))
+        return [
+            [
+                {"field": name, "value_a": value_a[k], "value_b": value_b[k], "similarity": similar[k], "weight": weight,
+                 "points": points[k], "note": notes[k]}
+                for name, weight, value_a, value_b, similar, points, notes in columns
+            ]
+            for k in range(rows_a.size)
+        ]
+
+    def compact_rows(self, rows_a: np.ndarray, rows_b: np.ndarray) -> list[str]:
+        """`compact_explanation(explanation)` for each pair, built from the same table without
+        building the dicts (scan_csv writes hundreds of thousands of them)."""
+        rows_a, rows_b = np.asarray(rows_a, dtype=np.int64), np.asarray(rows_b, dtype=np.int64)
+        if rows_a.size == 0:
+            return []
+        table, _ = self._table(rows_a, rows_b)
+        parts: list[list[str]] = []
+        for name in (*FIELD_ORDER, *_EXTRA_ROWS):
+            similar, points, notes = table[name]
+            parts.append([_compact_row(name, s, p, n) for s, p, n in zip(similar, points, notes)])
+        return ["; ".join(filter(None, row)) for row in zip(*parts)]
+
+
+_EXTRA_ROWS: tuple[str, ...] = ("different_person", "contact_conflict", "name_only")
+
+
+def _rounded(values: np.ndarray, digits: int) -> list[float | None]:
+    """round(float(v), digits) per value, None for NaN: computed once per distinct value."""
+    distinct, inverse = np.unique(values, return_inverse=True)
+    rounded = np.array([None if value != value else round(value, digits) for value in distinct.tolist()] + [None], dtype=object)
+    return rounded[inverse.reshape(-1)].tolist()
+
+
+def _notes(conditions: list[tuple[np.ndarray, str]]) -> list[str]:
+    """The note per pair: the texts of the conditions that hold, in order, joined by "; "."""
+    code = np.zeros(conditions[0][0].size, dtype=np.int64)
+    for bit, (holds, _) in enumerate(conditions):
+        code |= np.asarray(holds, dtype=np.int64) << bit
+    texts = np.array(
+        ["; ".join(text for bit, (_, text) in enumerate(conditions) if combination >> bit & 1) for combination in range(1 << len(conditions))],
+        dtype=object,
+    )
+    return texts[code].tolist()
+
+
+def _compact_row(name: str, similarity: float | None, points: float, note: str) -> str:
+    if not points and (not note or note == "missing"):
+        return ""
+    text = name if similarity is None else f"{name} {similarity:g}"
+    text += f" {points:+g}"
+    if note and note != "missing":
+        text += f" ({note})"
+    return text
 
 
 def compact_explanation(explanation: list[dict[str, Any]]) -> str:
     """A short form of an explanation for files: `field similarity points` for every row that
-    adds or takes points or carries a note, e.g. `email 1.0 +288; phone 0.8 -10.1; name_only -65`."""
-    parts: list[str] = []
-    for row in explanation:
-        points, note, similarity = row["points"], row["note"], row["similarity"]
-        if not points and (not note or note == "missing"):
-            continue
-        text = row["field"] if similarity is None else f"{row['field']} {similarity:g}"
-        text += f" {points:+g}"
-        if note and note != "missing":
-            text += f" ({note})"
-        parts.append(text)
-    return "; ".join(parts)
+    adds or takes points or carries a note, e.g. `email 1 +288; phone 0.8 -10.1; name_only -65`."""
+    return "; ".join(
+        filter(None, (_compact_row(row["field"], row["similarity"], row["points"], row["note"]) for row in explanation))
+    )
 
 
 def _field_values_of_rows(columns: Columns, rows_a: np.ndarray, rows_b: np.ndarray, swapped: np.ndarray) -> dict[str, tuple[list[str], list[str]]]:
@@ -197,6 +228,11 @@ class MatchResult:
         """The explanations of the reported pairs at `indexes`, built in one vectorised pass."""
         indexes = np.asarray(indexes, dtype=np.int64)
         return self._explainer.explain_rows(self.rows_a[indexes], self.rows_b[indexes])
+
+    def compact_explanations(self, indexes: np.ndarray | Sequence[int]) -> list[str]:
+        """`compact_explanation` of the reported pairs at `indexes`, without building the dicts."""
+        indexes = np.asarray(indexes, dtype=np.int64)
+        return self._explainer.compact_rows(self.rows_a[indexes], self.rows_b[indexes])
 
     def explained_pairs(self, *, only_matches: bool = False, chunk: int = 20_000) -> Iterator[ScoredPair]:
         """The pairs (or only the matches), best first, with their explanations built a chunk at a

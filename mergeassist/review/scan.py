@@ -22,7 +22,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -344,7 +344,7 @@ def _save_clusters(scan: ScanRun, result: MatchResult, member_rows: list[np.ndar
     """A Cluster pk per new cluster: the same row as before for a cluster that did not change
     (same members, same weakest link), a new row otherwise."""
     pks = np.zeros(len(result.clusters), dtype=np.int64)
-    to_create: list[tuple[int, Cluster]] = []
+    to_create: list[tuple[int, dict[str, Any]]] = []
     old_pk_of_row = cached["cluster_pk_of_row"] if cached is not None else None
     old_info = cached["cluster_info"] if cached is not None else {}
     for number, (cluster, rows) in enumerate(zip(result.clusters, member_rows)):
@@ -356,17 +356,17 @@ def _save_clusters(scan: ScanRun, result: MatchResult, member_rows: list[np.ndar
         to_create.append(
             (
                 number,
-                Cluster(
-                    scan=scan,
-                    size=len(cluster.ids),
-                    weakest_score=cluster.weakest_link[2],
-                    weakest_pair_key=pair_key_of(cluster.weakest_link[0], cluster.weakest_link[1]),
-                ),
+                {
+                    "scan_id": scan.pk,
+                    "size": len(cluster.ids),
+                    "weakest_score": cluster.weakest_link[2],
+                    "weakest_pair_key": pair_key_of(cluster.weakest_link[0], cluster.weakest_link[1]),
+                },
             )
         )
-    created = Cluster.objects.bulk_create([made for _, made in to_create], batch_size=BATCH)
-    for (number, _), made in zip(to_create, created):
-        pks[number] = made.pk
+    created = _insert_rows(Cluster, [made for _, made in to_create], returning_pks_of_scan=scan)
+    for (number, _), pk in zip(to_create, created):
+        pks[number] = pk
     return pks
 
 
@@ -429,12 +429,20 @@ def _write_pairs(
 
 
 def _insert_pairs(pairs: list[dict[str, Any]]) -> None:
-    """New pairs: one parameterised INSERT run for many rows (Django's bulk_create spends ~1 ms a
-    pair compiling its SQL). Every concrete field is written: given values, else the field's
-    default, each through the field's own conversion as the ORM's insert would."""
-    if not pairs:
-        return
-    meta = CandidatePair._meta
+    _insert_rows(CandidatePair, pairs)
+
+
+def _insert_rows(model: Any, rows: list[dict[str, Any]], returning_pks_of_scan: ScanRun | None = None) -> list[int]:
+    """New rows: one parameterised INSERT run for many rows (Django's bulk_create spends ~1 ms a
+    row compiling its SQL). Every concrete field is written: given values, else the field's
+    default, each through the field's own conversion as the ORM's insert would.
+
+    `returning_pks_of_scan`: return the new rows' pks in insertion order, read back as this
+    scan's rows by ascending pk (only for Cluster, inserted once per scan, in one transaction).
+    """
+    if not rows:
+        return []
+    meta = model._meta
     fields = [field for field in meta.concrete_fields if not field.primary_key]
     quote = connection.ops.quote_name
     defaults = {field.attname: field.get_default() for field in fields}
@@ -442,12 +450,29 @@ def _insert_pairs(pairs: list[dict[str, Any]]) -> None:
         f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(field.column) for field in fields)}) "
         f"VALUES ({', '.join('%s' for _ in fields)})"
     )
-    rows = [
-        [field.get_db_prep_save(pair[field.attname] if field.attname in pair else defaults[field.attname], connection) for field in fields]
-        for pair in pairs
-    ]
     with connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
+        cursor.executemany(sql, _prepared(fields, rows, defaults))
+    if returning_pks_of_scan is None:
+        return []
+    pks = list(model.objects.filter(scan=returning_pks_of_scan).order_by("pk").values_list("pk", flat=True))
+    if len(pks) != len(rows):
+        raise RuntimeError(f"expected {len(rows)} new clusters of scan {returning_pks_of_scan.pk}, found {len(pks)}")
+    return pks
+
+
+def _prepared(fields: list[Any], rows: list[dict[str, Any]], defaults: dict[str, Any]) -> list[list[Any]]:
+    """Each row's values through each field's get_db_prep_save. Flags, timestamps and missing
+    values repeat across rows (one `now` per scan): those are converted once per distinct value."""
+    columns: list[list[Any]] = []
+    for field in fields:
+        name, default = field.attname, defaults.get(field.attname)
+        raw = [row.get(name, default) for row in rows]
+        if all(value is None or isinstance(value, (bool, datetime)) for value in raw):
+            memo: dict[Any, Any] = {}
+            columns.append([memo[value] if value in memo else memo.setdefault(value, field.get_db_prep_save(value, connection)) for value in raw])
+        else:
+            columns.append([field.get_db_prep_save(value, connection) for value in raw])
+    return [list(values) for values in zip(*columns)]
 
 
 _RESCORED_COLUMNS = ("score", "explanation", "cluster_id", "last_scored_at", *REASON_LABELS)
@@ -468,10 +493,8 @@ def _update_pending(updates: list[dict[str, Any]]) -> None:
     quote = connection.ops.quote_name
     assignments = ", ".join(f"{quote(field.column)} = %s" for field in fields)
     sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s AND {quote('state')} = %s"
-    rows = [
-        [*(field.get_db_prep_save(update[name], connection) for field, name in zip(fields, _RESCORED_COLUMNS)), update["pk"], CandidatePair.State.PENDING.value]
-        for update in updates
-    ]
+    prepared = _prepared(fields, [{field.attname: update[name] for field, name in zip(fields, _RESCORED_COLUMNS)} for update in updates], {})
+    rows = [[*values, update["pk"], CandidatePair.State.PENDING.value] for values, update in zip(prepared, updates)]
     with connection.cursor() as cursor:
         cursor.executemany(sql, rows)
 
@@ -500,14 +523,20 @@ def _retire(scan: ScanRun, result: MatchResult, matched: np.ndarray, snapshot: _
 
 def _delete_unused_clusters(scan: ScanRun, candidates: set[int] | None) -> None:
     """Clusters no pair points to any more go; those a decided pair points to stay with it.
-    `candidates` None: any cluster of an earlier scan (a full scan)."""
-    unused = Cluster.objects.filter(pairs__isnull=True)
-    if candidates is None:
-        pks = list(unused.exclude(scan=scan).values_list("pk", flat=True))
-    else:
+    `candidates` None: any cluster of an earlier scan (a full scan). One plain DELETE per batch:
+    nothing points to these rows, so the ORM's collector has nothing to do but cost seconds."""
+    quote = connection.ops.quote_name
+    cluster_table, pair_table = quote(Cluster._meta.db_table), quote(CandidatePair._meta.db_table)
+    cluster_pk, scan_column = quote(Cluster._meta.pk.column), quote(Cluster._meta.get_field("scan").column)
+    pair_cluster = quote(CandidatePair._meta.get_field("cluster").column)
+    unused = f"NOT EXISTS (SELECT 1 FROM {pair_table} p WHERE p.{pair_cluster} = {cluster_table}.{cluster_pk})"
+    with connection.cursor() as cursor:
+        if candidates is None:
+            cursor.execute(f"DELETE FROM {cluster_table} WHERE {scan_column} <> %s AND {unused}", [scan.pk])
+            return
         ordered = sorted(candidates)
-        pks = []
         for start in range(0, len(ordered), BATCH):
-            pks += list(unused.filter(pk__in=ordered[start : start + BATCH]).values_list("pk", flat=True))
-    for start in range(0, len(pks), BATCH):
-        Cluster.objects.filter(pk__in=pks[start : start + BATCH]).delete()
+            batch = ordered[start : start + BATCH]
+            cursor.execute(
+                f"DELETE FROM {cluster_table} WHERE {cluster_pk} IN ({', '.join('%s' for _ in batch)}) AND {unused}", batch
+            )

@@ -15,6 +15,7 @@ import pickle
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from django.conf import settings
 from django.db import connection
 
@@ -24,7 +25,7 @@ from mergeassist.matching import MatchConfig
 logger = logging.getLogger(__name__)
 
 # Bump when what the cache holds changes shape.
-FORMAT = 1
+FORMAT = 2
 
 
 def _engine_source_digest() -> str:
@@ -53,7 +54,41 @@ def cache_path() -> Path:
     return Path(settings.MERGEASSIST_SCAN_CACHE_DIR) / f"scan-state-{name}.pickle"
 
 
+_SEPARATOR = "\x00"
+
+
+def _pack_ids(ids: list[str]) -> str | list[str]:
+    # One joined str pickles and unpickles in a fraction of the time of a million small ones.
+    joined = _SEPARATOR.join(ids)
+    return joined if joined.count(_SEPARATOR) == len(ids) - 1 else ids
+
+
+def _unpack_ids(packed: str | list[str]) -> list[str]:
+    return packed.split(_SEPARATOR) if isinstance(packed, str) else packed
+
+
+def _pack_clusters(info: dict[int, tuple[int, tuple[str, str, float]]]) -> dict[str, Any]:
+    pks = list(info)
+    return {
+        "pks": np.array(pks, dtype=np.int64),
+        "sizes": np.array([info[pk][0] for pk in pks], dtype=np.int64),
+        "link_a": _pack_ids([info[pk][1][0] for pk in pks]),
+        "link_b": _pack_ids([info[pk][1][1] for pk in pks]),
+        "scores": np.array([info[pk][1][2] for pk in pks], dtype=np.float64),
+    }
+
+
+def _unpack_clusters(packed: dict[str, Any]) -> dict[int, tuple[int, tuple[str, str, float]]]:
+    pks, sizes, scores = packed["pks"].tolist(), packed["sizes"].tolist(), packed["scores"].tolist()
+    links_a, links_b = _unpack_ids(packed["link_a"]), _unpack_ids(packed["link_b"])
+    if not pks:
+        return {}
+    return {pk: (size, (a, b, score)) for pk, size, a, b, score in zip(pks, sizes, links_a, links_b, scores)}
+
+
 def save(key: str, token: str, **state: Any) -> None:
+    state["ids"] = _pack_ids(state["ids"])
+    state["cluster_info"] = _pack_clusters(state["cluster_info"])
     path = cache_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(f".{os.getpid()}.tmp")
@@ -74,4 +109,6 @@ def load(key: str, token: str) -> dict[str, Any] | None:
         return None
     if not isinstance(cached, dict) or cached.get("key") != key or cached.get("token") != token:
         return None
+    cached["ids"] = _unpack_ids(cached["ids"])
+    cached["cluster_info"] = _unpack_clusters(cached["cluster_info"])
     return cached

@@ -15,7 +15,9 @@ from mergeassist.crm.ids import id_sort_key
 from mergeassist.matching import MatchConfig, compact_explanation, find_duplicates, find_duplicates_in_columns, run_full, run_incremental
 from mergeassist.matching import columns as columns_module
 from mergeassist.matching import engine as engine_module
-from mergeassist.matching.columns import fields_of_records
+from mergeassist.matching.columns import Columns, fields_of_records
+from mergeassist.matching.scoring import FIELD_ORDER, compare_pairs, field_points
+from typing import Any
 from mergeassist.sandbox.generator import generate_customers
 
 
@@ -28,7 +30,9 @@ def test_bulk_explanations_equal_one_pair_explanations(customers: list) -> None:
     result = find_duplicates(customers)
     assert len(result.pairs) > 500
     everything = result.explanations(np.arange(len(result.pairs)))
+    reference = _OnePairReference(result._explainer)
     for k, pair in enumerate(result.pairs):
+        assert everything[k] == reference.explain(*pair._rows), pair
         assert everything[k] == result._explainer.explain(*pair._rows), pair
     # Pairs with every kind of note are among them, so the comparison covers each branch.
     notes = {row["note"] for explanation in everything for row in explanation}
@@ -36,6 +40,8 @@ def test_bulk_explanations_equal_one_pair_explanations(customers: list) -> None:
     # explained_pairs hands out the same explanations, chunk by chunk.
     streamed = [pair.explanation for pair in result.explained_pairs(chunk=97)]
     assert streamed == everything
+    # The compact form built from the same table equals the compact form of each explanation.
+    assert result.compact_explanations(np.arange(len(result.pairs))) == [compact_explanation(e) for e in everything]
 
 
 def test_the_compact_explanation_keeps_every_row_that_counts() -> None:
@@ -115,3 +121,80 @@ def test_pairs_and_clusters_follow_the_crm_id_order() -> None:
         assert id_sort_key(pair.id_a) < id_sort_key(pair.id_b)
     (cluster,) = result.clusters
     assert cluster.ids == sorted(ids, key=id_sort_key) == ["0", "9", "10", "a", "b", "¹"]
+
+
+# -- the one-pair explanation as it was before bulk explanations (commit b2444eb), kept verbatim
+# as the reference that bulk explanations must equal.
+
+
+class _OnePairReference:
+    def __init__(self, explainer) -> None:
+        self.columns = explainer.columns
+        self.rules = explainer.rules
+
+    def _row(self, name: str, value_a: str, value_b: str, similarity: float | None, points: dict[str, np.ndarray], note: str) -> dict[str, Any]:
+        return {
+            "field": name,
+            "value_a": value_a,
+            "value_b": value_b,
+            "similarity": similarity,
+            "weight": self.rules[name].weight,
+            "points": round(float(points[name][0]), 2),
+            "note": note,
+        }
+
+    def explain(self, row_a: int, row_b: int) -> list[dict[str, Any]]:
+        rows_a, rows_b = np.array([row_a]), np.array([row_b])
+        similarity = compare_pairs(self.columns, rows_a, rows_b, self.rules)
+        points = field_points(similarity, self.rules)
+        swapped = bool(similarity.names_swapped[0])
+        values = _reference_field_values(self.columns, row_a, row_b, swapped)
+        explanation: list[dict[str, Any]] = []
+        for name in FIELD_ORDER:
+            value_a, value_b = values[name]
+            raw = float(similarity.by_field[name][0])
+            notes: list[str] = []
+            if name in ("first_name", "last_name") and swapped:
+                notes.append("first and last name swapped")
+            if name == "first_name" and similarity.nickname[0]:
+                notes.append("nickname")
+            if name == "email" and similarity.shared_mailbox[0]:
+                notes.append("shared mailbox: weak evidence")
+            if raw != raw:  # NaN: missing on one side or both
+                notes.append("missing")
+            explanation.append(self._row(name, value_a, value_b, None if raw != raw else round(raw, 3), points, "; ".join(notes)))
+        # Rows that are not fields: evidence that only shows in a combination of fields.
+        if similarity.different_person[0]:
+            note = "first name and a personal email or the last name both differ: a different person"
+        else:
+            note = ""
+        explanation.append(self._row("different_person", "", "", None, points, note))
+        note = "email, phone and address: two or more differ, none agrees" if similarity.contact_conflict[0] else ""
+        explanation.append(self._row("contact_conflict", "", "", None, points, note))
+        note = "nothing but the name agrees" if points["name_only"][0] < 0 else ""
+        explanation.append(self._row("name_only", "", "", None, points, note))
+        return explanation
+
+
+
+def _reference_field_values(columns: Columns, row_a: int, row_b: int, swapped: bool) -> dict[str, tuple[str, str]]:
+    first_b = columns.last.value(row_b) if swapped else columns.first.value(row_b)
+    last_b = columns.first.value(row_b) if swapped else columns.last.value(row_b)
+
+    def address(row: int) -> str:
+        unit = columns.unit.value(row)
+        return columns.street.value(row) + (f" #{unit}" if unit else "")
+
+    return {
+        "first_name": (columns.first.value(row_a), first_b),
+        "last_name": (columns.last.value(row_a), last_b),
+        "email": (columns.email.value(row_a), columns.email.value(row_b)),
+        "phone": (columns.phone.value(row_a), columns.phone.value(row_b)),
+        "company": (columns.company.value(row_a), columns.company.value(row_b)),
+        "address": (address(row_a), address(row_b)),
+        "city": (columns.city.value(row_a), columns.city.value(row_b)),
+        "zip": (columns.zip.value(row_a), columns.zip.value(row_b)),
+        "state": (columns.state.value(row_a), columns.state.value(row_b)),
+    }
+
+

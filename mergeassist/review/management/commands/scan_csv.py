@@ -8,8 +8,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from mergeassist.matching import find_duplicates_in_columns, read_columns_csv, write_pairs_csv
-from mergeassist.matching.csvio import EXPLANATION_FORMS
+from mergeassist.matching import find_duplicates_in_columns, read_columns_csv
+from mergeassist.matching.csvio import EXPLANATION_FORMS, write_result_csv
 from mergeassist.review.scan import match_config
 
 
@@ -51,7 +51,7 @@ class Command(BaseCommand):
         # fork its normalising helper (see find_duplicates_in_columns).
         result = find_duplicates_in_columns(ids, fields, match_config(), big_run=True)
         self._progress(f"matched in {result.stats['total_s']:.1f} s; writing {len(result.scores):,} pairs")
-        written = write_pairs_csv(out, result.explained_pairs(), explanation=explain)
+        written = write_result_csv(out, result, explanation=explain)
         matches = int(result.is_match.sum())
         self.stdout.write(
             f"Read {len(ids):,} records ({len(problems)} rows skipped); wrote {written:,} pairs to {out}, "
