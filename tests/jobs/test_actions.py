@@ -174,3 +174,13 @@ def test_a_job_cut_short_by_stopping_its_worker_is_queued_again(db, monkeypatch)
     assert job.status == Job.Status.ABANDONED
     assert job.error_message == "Its worker was stopped before it finished; queued again."
     assert Job.objects.get(retry_of=job).status == Job.Status.QUEUED
+
+
+def test_a_jobs_log_lines_carry_its_id(db, monkeypatch):
+    from mergeassist.core.logs import current_request_id
+
+    seen = []
+    monkeypatch.setattr("mergeassist.jobs.actions.do_scan", lambda: seen.append(current_request_id()) or ScanRun.objects.create(threshold=80, status="succeeded"))
+    job, _ = do_request_job(kind="scan")
+    run_job_now(job.pk)
+    assert seen == [f"job-{job.pk}"] and current_request_id() == "-"
