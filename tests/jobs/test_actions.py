@@ -184,3 +184,21 @@ def test_a_jobs_log_lines_carry_its_id(db, monkeypatch):
     job, _ = do_request_job(kind="scan")
     run_job_now(job.pk)
     assert seen == [f"job-{job.pk}"] and current_request_id() == "-"
+
+
+def test_a_batch_worker_runs_the_queue_and_its_pulse_ends_with_it(crm_sandbox, fast_retries):
+    import threading
+
+    from django.core.management import call_command
+
+    from mergeassist.jobs.models import WorkerBeat
+
+    crm_sandbox.seed(20)
+    do_request_job(kind="sync")
+
+    call_command("db_worker", batch=True, startup_delay=False, reload=False, worker_id="batch-1", verbosity=0)
+
+    # The sync ran, and the scan it chained ran too (queued while the batch was still going).
+    assert list(Job.objects.order_by("pk").values_list("kind", "status")) == [("sync", "succeeded"), ("scan", "succeeded")]
+    assert WorkerBeat.objects.get().worker_id == "batch-1"
+    assert not [t for t in threading.enumerate() if t.name == "worker-pulse"]
