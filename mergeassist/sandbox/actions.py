@@ -139,7 +139,23 @@ def parse_note(body: Any) -> str:
         raise InvalidRequest(
             "The note is empty.", {"notes": ["The notes field is required (at least 1 character)."]}
         )
-    return body["notes"]
+    text = body["notes"]
+    # PostgreSQL stores neither NUL nor an unpaired surrogate (legal in JSON): refuse them as the
+    # contract's 422 rather than failing with a 500 once the whole suite runs on PostgreSQL.
+    if "\x00" in text or not _encodable(text):
+        raise InvalidRequest(
+            "The note contains characters that cannot be stored.",
+            {"notes": ["NUL characters and unpaired surrogates are not allowed."]},
+        )
+    return text
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def do_add_note(*, customer_id: str, text: str) -> SandboxNote:
