@@ -33,7 +33,7 @@ def start_web(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], 
     with open(log, "wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "mergeassist.wsgi:application", "--bind", f"127.0.0.1:{port}",
-             "--workers", "1", "--threads", "10", "--no-control-socket"],
+             "--workers", "1", "--threads", "20", "--no-control-socket"],
             cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
