@@ -93,6 +93,8 @@ def _env(database: Path, port: int) -> dict[str, str]:
         "DJANGO_SECRET_KEY": "bench-only-secret-key-not-used-for-anything-real",
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
         "DJANGO_LOG_LEVEL": "WARNING",
+        # Production settings redirect plain HTTP to HTTPS; the bench's local server has no TLS.
+        "DJANGO_SECURE_SSL_REDIRECT": "false",
         "MERGEASSIST_SANDBOX": "true",
         "MERGEASSIST_CRM_URL": f"http://127.0.0.1:{port}/sandbox",
         "MERGEASSIST_CRM_API_KEY": API_KEY,

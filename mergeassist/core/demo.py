@@ -107,5 +107,5 @@ def banner(app_url: str, password: str, api_key: str) -> str:
         f"  Logins (username, password):\n{logins}\n"
         f"  Sandbox CRM API: {app_url}/sandbox/v2/customers/  (Authorization: Bearer {api_key})\n"
         "  A worker runs \"Sync now\" and \"Scan now\" (on the customer list) and a sync every 15 minutes.\n\n"
-        "  Press Ctrl-C to stop (the web server and the worker both stop).\n"
+        "  Press Ctrl-C to stop. The web server and the worker both stop.\n"
     )

@@ -6,12 +6,13 @@ app's lines join up), otherwise one is made; it is sent back in the response's `
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import json
 import logging
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 from django.http import HttpRequest, HttpResponse
@@ -25,6 +26,16 @@ _RECORD_ATTRIBUTES = set(vars(logging.makeLogRecord({}))) | {"message", "asctime
 
 def current_request_id() -> str:
     return _request_id.get()
+
+
+@contextlib.contextmanager
+def log_context(request_id: str) -> Iterator[None]:
+    """Tag the log lines of work done outside a request (a worker's job: "job-12") like a request's."""
+    token = _request_id.set(request_id)
+    try:
+        yield
+    finally:
+        _request_id.reset(token)
 
 
 class RequestIdMiddleware:

@@ -26,6 +26,7 @@ from django.db.models import Q
 from django.tasks import TaskResultStatus
 from django.utils import timezone
 
+from mergeassist.core.logs import log_context
 from mergeassist.crm.errors import CrmError
 from mergeassist.crm.models import SyncRun
 from mergeassist.crm.sync import SyncAlreadyRunning, SyncProgress, run_sync
@@ -106,6 +107,12 @@ def request_scan_after_sync(sync_job: Job) -> Job:
 
 def run_job_now(job_id: int, *, worker_id: str = "") -> dict[str, object]:
     """Run one queued job to its end; returns a summary for the task's result."""
+    # Every log line of the job (the sync's, the client's) carries "job-<id>" where a request id goes.
+    with log_context(f"job-{job_id}"):
+        return _run_job(job_id, worker_id=worker_id)
+
+
+def _run_job(job_id: int, *, worker_id: str) -> dict[str, object]:
     job = claim_job(job_id, worker_id=worker_id)
     if job is None:
         # Abandoned and re-queued as another job, or run already: nothing for us to do.

@@ -71,6 +71,11 @@ class Progress:
         return max(0.0, (end - self.started_at).total_seconds())
 
     @property
+    def just_finished(self) -> bool:
+        """Finished within the last minute ("just now" reads better than "0 minutes ago")."""
+        return self.finished_at is not None and timezone.now() - self.finished_at < timedelta(minutes=1)
+
+    @property
     def time_left(self) -> str:
         return format_seconds(self.seconds_left) if self.seconds_left is not None else ""
 

@@ -15,6 +15,9 @@ from mergeassist.jobs.models import Job
 from mergeassist.jobs.progress import build_panel, may_start_jobs
 
 PANEL = "jobs/_panel.html"
+# Sent with every panel: other parts of a page that show a job's results (the customer list's
+# sync status line) refresh on it.
+UPDATED_EVENT = "jobs-updated"
 
 
 @require_GET
@@ -22,6 +25,7 @@ def show_jobs_panel(request: HttpRequest) -> HttpResponse:
     """The panel alone: pages that include it poll this while a job is queued or running."""
     response = render(request, PANEL, {"jobs_panel": build_panel(request.user)})
     response["Cache-Control"] = "no-store"
+    response["HX-Trigger"] = UPDATED_EVENT
     return response
 
 
@@ -42,6 +46,7 @@ def start_job(request: HttpRequest) -> HttpResponse:
     if request.htmx:
         response = render(request, PANEL, {"jobs_panel": build_panel(request.user), "jobs_notice": notice})
         response["Cache-Control"] = "no-store"
+        response["HX-Trigger"] = UPDATED_EVENT
         return response
     messages.info(request, notice)
     target = form.cleaned_data["next"]

@@ -36,6 +36,8 @@ def test_a_reviewer_presses_sync_now_and_watches_the_sync_and_the_scan_finish(
     expect(page.locator("#job-sync")).to_contain_text("Full sync done", timeout=60_000)
     expect(page.locator("#job-scan")).to_contain_text("Scan done", timeout=60_000)
     expect(page.locator("#job-sync-changes")).to_contain_text("600 new customers")
+    # The status line above the panel follows it.
+    expect(page.locator("#sync-status")).to_contain_text("succeeded, 600 customers")
     expect(page.get_by_role("link", name="Open the review queue")).to_have_attribute("href", "/review/")
     page.screenshot(path=SCREENSHOT_DONE, full_page=True)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db.models import Max
 from django.utils import timezone
 
 from mergeassist.crm.client import CrmClient, CrmUnavailable
@@ -47,8 +48,11 @@ def assert_snapshot_matches(crm_sandbox) -> None:
 
 def new_sandbox_customer(**fields) -> SandboxCustomer:
     """A customer who signs up now (the sandbox API has no create endpoint; the CRM's web shop does)."""
+    # The next id after the highest, as the CRM gives it: SQLite's own counter remembers ids from
+    # earlier tests' (flushed) rows, so a plain create() would depend on which tests ran before.
+    next_id = (SandboxCustomer.objects.aggregate(top=Max("id"))["top"] or 0) + 1
     return SandboxCustomer.objects.create(
-        name_first="Nova", name_last="Newcomer", email="nova@example.net", **fields
+        id=next_id, name_first="Nova", name_last="Newcomer", email="nova@example.net", **fields
     )
 
 

@@ -374,7 +374,7 @@ def test_it_shows_a_sync_in_progress(logged_in, crm):
 def test_the_status_line_polls_itself_while_a_sync_runs(logged_in, crm):
     run = SyncRun.objects.create(kind="full", customers_seen=300, total_expected=2000)
     page = logged_in.get(URL).content.decode()
-    assert 'hx-get="/customers/sync-status" hx-trigger="every 2s"' in " ".join(page.split())
+    assert 'hx-get="/customers/sync-status" hx-swap="outerHTML" hx-trigger="every 2s, jobs-updated from:body"' in " ".join(page.split())
 
     run.customers_seen = 1700
     run.save()
@@ -387,7 +387,9 @@ def test_the_status_line_polls_itself_while_a_sync_runs(logged_in, crm):
     run.save()
     fragment = logged_in.get("/customers/sync-status").content.decode()
     assert '<span class="sync-ok">succeeded</span>' in fragment
-    assert "hx-trigger" not in fragment  # finished: the polling stops
+    # Finished: the polling stops; the line refreshes only when the jobs panel says something changed.
+    assert 'hx-trigger="jobs-updated from:body"' in " ".join(fragment.split())
+    assert "every 2s" not in fragment
 
 
 def test_the_status_line_needs_a_login(client, db):

@@ -174,3 +174,31 @@ def test_a_job_cut_short_by_stopping_its_worker_is_queued_again(db, monkeypatch)
     assert job.status == Job.Status.ABANDONED
     assert job.error_message == "Its worker was stopped before it finished; queued again."
     assert Job.objects.get(retry_of=job).status == Job.Status.QUEUED
+
+
+def test_a_jobs_log_lines_carry_its_id(db, monkeypatch):
+    from mergeassist.core.logs import current_request_id
+
+    seen = []
+    monkeypatch.setattr("mergeassist.jobs.actions.do_scan", lambda: seen.append(current_request_id()) or ScanRun.objects.create(threshold=80, status="succeeded"))
+    job, _ = do_request_job(kind="scan")
+    run_job_now(job.pk)
+    assert seen == [f"job-{job.pk}"] and current_request_id() == "-"
+
+
+def test_a_batch_worker_runs_the_queue_and_its_pulse_ends_with_it(crm_sandbox, fast_retries):
+    import threading
+
+    from django.core.management import call_command
+
+    from mergeassist.jobs.models import WorkerBeat
+
+    crm_sandbox.seed(20)
+    do_request_job(kind="sync")
+
+    call_command("db_worker", batch=True, startup_delay=False, reload=False, worker_id="batch-1", verbosity=0)
+
+    # The sync ran, and the scan it chained ran too (queued while the batch was still going).
+    assert list(Job.objects.order_by("pk").values_list("kind", "status")) == [("sync", "succeeded"), ("scan", "succeeded")]
+    assert WorkerBeat.objects.get().worker_id == "batch-1"
+    assert not [t for t in threading.enumerate() if t.name == "worker-pulse"]

@@ -124,3 +124,9 @@ def test_the_panel_warns_when_a_job_waits_and_no_worker_is_seen(client, alice):
     client.force_login(alice)
     html = squashed(client.post("/jobs/start", {"job": "scan"}, headers=HTMX).content)
     assert "No worker has been seen lately, so queued jobs are waiting." in html
+
+
+def test_each_panel_tells_the_page_that_jobs_changed(client, alice):
+    client.force_login(alice)
+    assert client.get("/jobs/panel")["HX-Trigger"] == "jobs-updated"
+    assert client.post("/jobs/start", {"job": "sync"}, headers=HTMX)["HX-Trigger"] == "jobs-updated"

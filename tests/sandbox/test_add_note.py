@@ -47,3 +47,15 @@ def test_it_answers_404_for_a_non_numeric_id(api):
     response = api.post("/v2/customers/abc/notes", {"notes": "hello"})
 
     assert response.status_code == 404
+
+
+
+@pytest.mark.parametrize("text", ["before\x00after", "lone \ud800 surrogate"])
+def test_it_refuses_a_note_it_could_not_store(api, make_customer, text):
+    ada = make_customer(name_first="Ada")
+
+    response = api.post(f"/v2/customers/{ada.id}/notes", {"notes": text})
+
+    assert response.status_code == 422
+    assert response.json()["errors"] == {"notes": ["NUL characters and unpaired surrogates are not allowed."]}
+    assert not ada.notes.exists()

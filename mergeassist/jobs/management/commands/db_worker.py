@@ -21,6 +21,15 @@ class Command(DbWorkerCommand):
     def handle(self, *args: object, **options: object) -> None:
         # With --reload the parent process only watches files; the child (marked by the reloader's
         # variable) is the one that works.
+        pulse = None
         if not options.get("reload") or os.environ.get(DJANGO_AUTORELOAD_ENV) == "true":
-            WorkerPulse(worker_id=str(options["worker_id"])).start()
-        super().handle(*args, **options)
+            pulse = WorkerPulse(worker_id=str(options["worker_id"]))
+            pulse.start()
+        try:
+            super().handle(*args, **options)
+        finally:
+            # --batch returns when the queue is empty (and tests call the command in-process):
+            # the pulse ends with the worker, not with the process.
+            if pulse is not None:
+                pulse.stopping.set()
+                pulse.join(timeout=30)
