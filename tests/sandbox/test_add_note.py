@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from mergeassist.sandbox.actions import NOT_TEXT
+
 
 def test_it_adds_a_note_and_answers_201_with_it(api, make_customer):
     ada = make_customer(name_first="Ada", updated_at=datetime(2024, 1, 1, tzinfo=UTC))
@@ -57,5 +59,5 @@ def test_it_refuses_a_note_it_could_not_store(api, make_customer, text):
     response = api.post(f"/v2/customers/{ada.id}/notes", {"notes": text})
 
     assert response.status_code == 422
-    assert response.json()["errors"] == {"notes": ["NUL characters and unpaired surrogates are not allowed."]}
+    assert response.json()["errors"] == {"notes": [NOT_TEXT]}
     assert not ada.notes.exists()
