@@ -263,7 +263,7 @@ def settle_pair(request: HttpRequest, pair_id: int) -> HttpResponse:
     pair = _get_pair_or_404(pair_id)
     position = position_of(pair, request.user)
     try:
-        with impatient_client() as client:
+        with CrmClient.for_pages() as client:
             outcome = actions.do_settle_merge(pair=pair, reviewer=request.user, client=client)
     except MergeRefused as exc:
         return _refused(request, pair, exc, primary_id=None)

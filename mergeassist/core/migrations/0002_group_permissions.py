@@ -6,10 +6,15 @@ from mergeassist.core.roles import AUDITOR_PERMISSIONS, AUDITORS, REVIEWER_PERMI
 
 def grant_permissions(apps, schema_editor) -> None:
     # Permissions are normally created after all migrations ran; the groups need them now.
+    # Migration-state app configs have no models module, and create_permissions skips those; the
+    # previous value is put back so that a caller passing the real registry (tests) is left intact.
     for app_config in apps.get_app_configs():
-        app_config.models_module = True
-        create_permissions(app_config, apps=apps, verbosity=0)
-        app_config.models_module = None
+        previous = getattr(app_config, "models_module", None)
+        app_config.models_module = previous or True
+        try:
+            create_permissions(app_config, apps=apps, verbosity=0)
+        finally:
+            app_config.models_module = previous
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
     for group_name, names in ((REVIEWERS, REVIEWER_PERMISSIONS), (AUDITORS, AUDITOR_PERMISSIONS)):
