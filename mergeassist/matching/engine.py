@@ -365,6 +365,16 @@ def find_duplicates_in_columns(ids: Sequence[str], fields: FieldValues, config: 
     return run_full(ids, fields, config or MatchConfig(), big_run=big_run)[0]
 
 
+def score_pair(record_a: Any, record_b: Any, config: MatchConfig | None = None) -> ScoredPair:
+    """Two records scored and explained as a scan would, without blocking: for a pair a person
+    chose to compare ("Compare" on the customer list) that the scan may never have put side by side."""
+    config = config or MatchConfig()
+    columns = normalise_columns(fields_of_records([record_a, record_b]), 2, config.phone_region)
+    rows_a, rows_b = np.array([0], dtype=np.int64), np.array([1], dtype=np.int64)
+    score = float(np.round(score_candidates(columns, rows_a, rows_b, config.rules)[0], 1))
+    return ScoredPair(str(record_a.id), str(record_b.id), score, score >= config.threshold, (0, 1), _Explainer(columns, config.rules))
+
+
 @contextmanager
 def _collector_paused(big_run: bool) -> Iterator[None]:
     # The run allocates millions of objects (normalised values, pairs, clusters) and no reference

@@ -327,21 +327,13 @@ def repoint_pairs(*, secondary: Customer, primary: Customer, merged_pair: Candid
 def score_one_pair(a: Customer, b: Customer) -> tuple[float, list[dict[str, Any]]]:
     """The engine's score and explanation for two customers, without blocking (a "Compare")."""
     try:
-        import numpy as np
+        from mergeassist.crm.types import CORE_FIELDS
+        from mergeassist.matching import Record, score_pair
 
-        from mergeassist.matching import Record
-        from mergeassist.matching.columns import fields_of_records, normalise_columns
-        from mergeassist.matching.engine import _Explainer, score_candidates
-        from mergeassist.review.scan import RECORD_FIELDS
-
-        records = [Record(c.crm_id, *((getattr(c, f) or None) for f in RECORD_FIELDS[1:])) for c in (a, b)]
-        config = match_config()
-        columns = normalise_columns(fields_of_records(records), 2, config.phone_region)
-        rows_a, rows_b = np.array([0]), np.array([1])
-        score = float(np.round(score_candidates(columns, rows_a, rows_b, config.rules)[0], 1))
-        explanation = _Explainer(columns, config.rules).explain(0, 1)
-        return score, explanation
-    except Exception:  # the engine's internals changed: a hand comparison needs no score to be useful
+        records = [Record(c.crm_id, *((getattr(c, f) or None) for f in CORE_FIELDS)) for c in (a, b)]
+        scored = score_pair(*records, match_config())
+        return scored.score, scored.explanation
+    except Exception:  # a hand comparison needs no score to be useful; the log says why
         logger.exception("Scoring a compared pair failed; it gets score 0")
         return 0.0, []
 

@@ -14,7 +14,7 @@ from tests.review_views.conftest import customer, pair
 def crm(monkeypatch: pytest.MonkeyPatch) -> FakeCrm:
     fake = FakeCrm()
     fake.customers = [crm_customer("1"), crm_customer("2", name_first="Bo"), crm_customer("3", name_first="Cy")]
-    monkeypatch.setattr(CrmClient, "from_settings", lambda: fake)
+    monkeypatch.setattr(CrmClient, "for_pages", lambda: fake)
     return fake
 
 
