@@ -49,3 +49,9 @@ def _with_marked_controls(text: str) -> SafeString:
             for kind, part in runs
         ),
     )
+
+
+@register.filter
+def crm_plain(value: object) -> str:
+    """For attributes (aria-label, title), where markup cannot go: hidden controls made visible."""
+    return visible_text(value)
