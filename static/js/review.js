@@ -21,6 +21,13 @@
   // and a link clicked before htmx records the URL would have its navigation cancelled by it.
   // (The preview loading does not count: j/k/n/s work while it loads.)
   var moving = false;
+  // Keys are refused while the pair is being replaced (a key meant for this pair must never act on
+  // the next one); <html data-review-keys="ready"> says when they are taken again.
+  function setMoving(value) {
+    moving = value;
+    document.documentElement.dataset.reviewKeys = value ? "busy" : "ready";
+  }
+  setMoving(false);
 
   function busy() {
     return moving || !!document.querySelector("form.htmx-request, .pair-nav a.htmx-request");
@@ -32,17 +39,17 @@
   }
 
   document.addEventListener("htmx:beforeRequest", function (event) {
-    if (replacesThePair(event)) moving = true;
+    if (replacesThePair(event)) setMoving(true);
   });
   document.addEventListener("htmx:afterRequest", function (event) {
-    if (replacesThePair(event) && !event.detail.successful) moving = false;
+    if (replacesThePair(event) && !event.detail.successful) setMoving(false);
   });
   document.addEventListener("htmx:afterSettle", function (event) {
     // htmx records the URL right after this event, in the same turn: free the keys after it.
-    if (replacesThePair(event)) window.setTimeout(function () { moving = false; }, 0);
+    if (replacesThePair(event)) window.setTimeout(function () { setMoving(false); }, 0);
   });
   ["htmx:sendError", "htmx:responseError", "htmx:swapError", "htmx:timeout"].forEach(function (name) {
-    document.addEventListener(name, function () { moving = false; });
+    document.addEventListener(name, function () { setMoving(false); });
   });
 
   function toggleHelp() {
