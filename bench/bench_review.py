@@ -80,7 +80,12 @@ def _run_pages(args: argparse.Namespace) -> dict[str, object]:
             "DJANGO_DEBUG": "false",
             "DJANGO_SECRET_KEY": "bench-not-a-secret",
             "DJANGO_ALLOWED_HOSTS": "testserver",
+            # Production settings require a CRM; these pages read the local database only.
+            "MERGEASSIST_CRM_URL": "http://127.0.0.1:9/not-called",
             "MERGEASSIST_CRM_API_KEY": API_KEY,
+            # Plain HTTP inside the benchmark: no redirect to HTTPS.
+            "DJANGO_SECURE_SSL_REDIRECT": "false",
+            "DJANGO_SECURE_COOKIES": "false",
         }
         env.setdefault("DATABASE_URL", f"sqlite:///{Path(tmp) / 'pages.sqlite3'}")
         command = [sys.executable, __file__, "--pages-child", f"--customers={args.customers}",
@@ -300,6 +305,9 @@ def _run_reviewer(args: argparse.Namespace) -> dict[str, object]:
             "DJANGO_DEBUG": "false",
             "DJANGO_SECRET_KEY": "bench-not-a-secret",
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+            # Plain HTTP on the loopback: no redirect to HTTPS, cookies without the Secure flag.
+            "DJANGO_SECURE_SSL_REDIRECT": "false",
+            "DJANGO_SECURE_COOKIES": "false",
         }
         _manage(env, "migrate", "--verbosity=0")
         _manage(env, "seed_sandbox", f"--customers={args.sandbox_customers}", "--seed=11")
