@@ -88,6 +88,9 @@ def _run_pages(args: argparse.Namespace) -> dict[str, object]:
             "DJANGO_SECURE_COOKIES": "false",
         }
         env.setdefault("DATABASE_URL", f"sqlite:///{Path(tmp) / 'pages.sqlite3'}")
+        # Production serves hashed static files from a manifest, which collectstatic writes.
+        env["DJANGO_STATIC_ROOT"] = str(Path(tmp) / "static")
+        _manage(env, "collectstatic", "--noinput", "--verbosity=0")
         command = [sys.executable, __file__, "--pages-child", f"--customers={args.customers}",
                    f"--pairs={args.pairs}", f"--requests={args.requests}"]  # fmt: skip
         done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
@@ -309,6 +312,8 @@ def _run_reviewer(args: argparse.Namespace) -> dict[str, object]:
             "DJANGO_SECURE_SSL_REDIRECT": "false",
             "DJANGO_SECURE_COOKIES": "false",
         }
+        env["DJANGO_STATIC_ROOT"] = str(Path(tmp) / "static")
+        _manage(env, "collectstatic", "--noinput", "--verbosity=0")
         _manage(env, "migrate", "--verbosity=0")
         _manage(env, "seed_sandbox", f"--customers={args.sandbox_customers}", "--seed=11")
         _manage(env, "shell", "-c", "from mergeassist.core.demo import ensure_demo_users; ensure_demo_users(" + repr(PASSWORD) + ")")
