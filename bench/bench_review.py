@@ -303,8 +303,9 @@ def _run_reviewer(args: argparse.Namespace) -> dict[str, object]:
             "MERGEASSIST_CRM_URL": f"http://127.0.0.1:{port}/sandbox",
             "MERGEASSIST_SANDBOX": "true",
             "MERGEASSIST_DEMO_PASSWORD": PASSWORD,
-            # As in production: no debug query log or template debugging (static files are served
-            # by runserver --insecure; the sandbox CRM shares the process, as in `make demo`).
+            # As in production: no debug query log or template debugging, and hashed static files
+            # served by whitenoise (runserver --nostatic: its own static handler knows no hashed
+            # names). The sandbox CRM shares the process, as in `make demo`.
             "DJANGO_DEBUG": "false",
             "DJANGO_SECRET_KEY": "bench-not-a-secret",
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
@@ -319,7 +320,7 @@ def _run_reviewer(args: argparse.Namespace) -> dict[str, object]:
         _manage(env, "shell", "-c", "from mergeassist.core.demo import ensure_demo_users; ensure_demo_users(" + repr(PASSWORD) + ")")
         with open(Path(tmp) / "server.log", "w") as log:
             server = subprocess.Popen(
-                [sys.executable, "manage.py", "runserver", "--noreload", "--insecure", f"127.0.0.1:{port}"],
+                [sys.executable, "manage.py", "runserver", "--noreload", "--nostatic", f"127.0.0.1:{port}"],
                 cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
             try:
@@ -327,6 +328,11 @@ def _run_reviewer(args: argparse.Namespace) -> dict[str, object]:
                 _manage(env, "sync_customers", "--full")
                 _manage(env, "scan")
                 return _drive_reviewer(f"http://127.0.0.1:{port}", args.reviewer_pairs)
+            except Exception:
+                # The server's log is in a temporary folder that goes with it: show its end first.
+                log.flush()
+                print("".join((Path(tmp) / "server.log").read_text().splitlines(keepends=True)[-40:]), file=sys.stderr)
+                raise
             finally:
                 server.terminate()
                 server.wait(timeout=10)
@@ -373,7 +379,12 @@ def _drive_reviewer(base: str, count: int) -> dict[str, object]:
             table = page.locator("#pair-customers")
             old_id = table.get_attribute("data-pair-id")
             # Like a person: read until the live preview is in, then decide.
-            expect(page.locator("#merge-button, #preview-error")).to_have_count(1)
+            try:
+                expect(page.locator("#merge-button, #preview-error")).to_have_count(1)
+            except AssertionError:
+                page.screenshot(path="/tmp/bench-review-stuck.png", full_page=True)
+                Path("/tmp/bench-review-stuck.html").write_text(page.content())
+                raise
             mergeable = page.locator("#merge-button").count() == 1 and page.locator("#merge-risks").count() == 0
             key = "m" if mergeable else "n"
             page.evaluate(MEASURE_JS, old_id)
