@@ -147,6 +147,7 @@ def _fill(customers: int, pairs: int):
     """Snapshot customers and pending pairs written straight into the tables."""
     from django.contrib.auth.models import Group, User
 
+    from mergeassist.core.dbstats import refresh_planner_statistics
     from mergeassist.core.roles import REVIEWERS
     from mergeassist.crm.models import Customer
     from mergeassist.review.forms import QueuePosition
@@ -186,29 +187,51 @@ def _fill(customers: int, pairs: int):
         if (i, j) in seen:
             continue
         seen.add((i, j))
-        explanation = [
-            {"field": "first_name", "value_a": "a", "value_b": "a", "similarity": 1.0, "weight": 20, "points": 20, "note": rng.choice(["", "nickname"])},
-            {"field": "email", "value_a": "a", "value_b": "b", "similarity": rng.choice([1.0, 0.8]), "weight": 40, "points": 30, "note": ""},
-            {"field": "phone", "value_a": "1", "value_b": "1", "similarity": rng.choice([1.0, 0.5, None]), "weight": 25, "points": 25, "note": ""},
-            {"field": "address", "value_a": "x", "value_b": "x", "similarity": rng.choice([1.0, 0.7]), "weight": 30, "points": 15, "note": ""},
-        ]  # fmt: skip
+        explanation = _explanation(rng, pks[i][1], pks[j][1])
         batch_pairs.append(
             CandidatePair(
                 pair_key=f"{pks[i][1]}|{pks[j][1]}", customer_a_id=pks[i][0], customer_b_id=pks[j][0],
                 score=round(rng.uniform(60, 100), 1), explanation=explanation, cluster=cluster if len(seen) <= 2 else None,
-                **reason_flags(explanation),
+                group_size=3 if len(seen) <= 2 else 2, **reason_flags(explanation),
             )
         )  # fmt: skip
         if len(batch_pairs) == 5000:
             CandidatePair.objects.bulk_create(batch_pairs)
             batch_pairs = []
     CandidatePair.objects.bulk_create(batch_pairs)
+    # What a scan does once it has written its pairs.
+    refresh_planner_statistics(CandidatePair, Cluster, Customer)
     reviewer = User.objects.create_user("bench-reviewer", password=PASSWORD)
     reviewer.groups.add(Group.objects.get(name=REVIEWERS))
     ordered = CandidatePair.objects.filter(state="pending").order_by("-score", "pk")
     deep = ordered.values_list("pk", "score")[deep_offset(pairs) - 1]
     pair_ids = list(ordered.values_list("pk", flat=True)[:2000])
     return reviewer, pair_ids, QueuePosition(pair_id=deep[0], score=deep[1]).as_cursor()
+
+
+def _explanation(rng: random.Random, id_a: str, id_b: str) -> list[dict[str, object]]:
+    """An explanation shaped like the engine's: a row per compared field, then the combination rows
+    (about 1.5 KB of JSON, as real pairs store)."""
+
+    def row(field: str, value_a: str, value_b: str, similarity: float | None, weight: float, note: str = "") -> dict[str, object]:
+        points = round(weight * similarity, 2) if similarity is not None else 0.0
+        return {"field": field, "value_a": value_a, "value_b": value_b, "similarity": similarity, "weight": weight,
+                "points": points, "note": note}  # fmt: skip
+
+    return [
+        row("first_name", f"person{id_a}", f"person{id_b}", rng.choice([1.0, 0.93]), 20, rng.choice(["", "nickname"])),
+        row("last_name", "smith", "smith", 1.0, 15),
+        row("email", f"person{id_a}@example.com", f"person{id_b}@example.com", rng.choice([1.0, 0.8]), 40),
+        row("phone", f"+1555{int(id_a):07d}", f"+1555{int(id_b):07d}", rng.choice([1.0, 0.5, None]), 25),
+        row("company", "", "", None, 10, "missing"),
+        row("address", "12 high street", "12 high st", rng.choice([1.0, 0.7]), 30),
+        row("city", "leeds", "leeds", 1.0, 4),
+        row("zip", "ls1 4ap", "ls1 4ap", 1.0, 6),
+        row("state", "", "", None, 2, "missing"),
+        row("different_person", "", "", None, -40),
+        row("contact_conflict", "", "", None, -25),
+        row("name_only", "", "", None, -20),
+    ]
 
 
 def _measure(client, name: str, url_of, headers: dict[str, str], count: int) -> dict[str, object]:

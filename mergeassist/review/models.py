@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
 from mergeassist.crm.models import Customer
@@ -64,6 +65,10 @@ class Cluster(models.Model):
         ordering = ["-size", "weakest_score"]
 
 
+# The reason flags a queue filter reads (see mergeassist.review.reasons.REASON_LABELS).
+REASON_COLUMNS = ("same_email", "same_phone", "same_address", "nickname", "names_swapped")
+
+
 class CandidatePair(models.Model):
     """Two customers the scan thinks may be one person. The key is order-independent."""
 
@@ -97,10 +102,21 @@ class CandidatePair(models.Model):
     same_address = models.BooleanField(default=False)
     nickname = models.BooleanField(default=False)
     names_swapped = models.BooleanField(default=False)
+    # The size of the pair's cluster when it was scored (2: a pair alone), so the queue finds the
+    # pairs of groups of three or more through their own index instead of joining every cluster.
+    group_size = models.PositiveIntegerField(default=2)
 
     class Meta:
         ordering = ["-score", "id"]
-        indexes = [models.Index(fields=["state", "-score", "id"], name="review_pair_queue")]
+        indexes = [
+            # The queue's order, covering what its filters read (customers, reason flags): a filter
+            # or a capped count walks this index alone, not the rows with their explanations.
+            models.Index(
+                fields=["state", "-score", "id", "customer_a", "customer_b", *REASON_COLUMNS], name="review_pair_queue"
+            ),
+            # The queue's order for the pairs of groups of three or more only (the clusters panel).
+            models.Index(fields=["state", "-score", "id"], name="review_pair_group_queue", condition=Q(group_size__gte=3)),
+        ]
         permissions = [("review_pairs", "Can review, merge, reject and skip candidate pairs")]
 
     def __str__(self) -> str:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Count, Exists, F, FilteredRelation, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, F, FilteredRelation, OuterRef, Q, QuerySet
 
 from mergeassist.crm.ids import parse_crm_id
-from mergeassist.crm.models import Customer
+from mergeassist.crm.models import Customer, display_name_of
 from mergeassist.matching.normalise import fold
 from mergeassist.review.forms import SCORE_BANDS, QueuePosition, QueueQuery
 from mergeassist.review.models import CandidatePair, Cluster, PairSkip
@@ -24,32 +25,44 @@ from mergeassist.review.reasons import REASON_LABELS, top_reasons
 User = AbstractBaseUser | AnonymousUser
 # The clusters panel lists this many of the strongest clusters of three or more.
 CLUSTERS_SHOWN = 10
+# The clusters panel reads the pending pairs of groups this many at a time.
+CLUSTER_WALK_STEP = 200
 # Every pending pair's customers whose name or email contains the search: capped, so a one-letter
 # search cannot make the page build a list of 100,000 ids.
 MAX_SEARCH_CUSTOMERS = 500
 # A filtered queue counts its matches up to here and then says "more than": an exact count of a
 # filter over 100,000 pairs would cost more than the page itself.
 COUNT_CAP = 1000
-QUEUE_COLUMNS = (
-    "score", "explanation", "state", "cluster", "cluster__size", "customer_a", "customer_b",
+# What a queue row shows, read as plain values: building 300 model instances (each pair and its
+# two customers) per page of 100 cost more than the page's SQL.
+ROW_COLUMNS = (
+    "pk", "score", "explanation", "cluster_id", "group_size",
     *(f"{side}__{name}" for side in ("customer_a", "customer_b") for name in ("crm_id", "name_first", "name_last", "email")),
 )  # fmt: skip
 
 
+@dataclass(frozen=True, slots=True)
+class QueueCustomer:
+    crm_id: str
+    name: str
+    email: str
+
+
 @dataclass(frozen=True)
 class QueueRow:
-    pair: CandidatePair
+    pair_id: int
+    score: float
+    customer_a: QueueCustomer
+    customer_b: QueueCustomer
     reasons: list[str]
+    cluster_id: int | None
+    # Customers in the pair's cluster when the scan grouped them (2 for a pair alone).
+    cluster_size: int
     position: QueuePosition
 
     @property
     def skipped(self) -> bool:
         return self.position.skipped
-
-    @property
-    def cluster_size(self) -> int:
-        cluster = self.pair.cluster
-        return cluster.size if cluster is not None else 2
 
 
 @dataclass(frozen=True)
@@ -62,14 +75,7 @@ class QueuePage:
 
 
 def pending_pairs() -> QuerySet[CandidatePair]:
-    """Pending pairs with what a queue row or a pair screen header shows, in one query."""
-    return (
-        CandidatePair.objects.filter(state=CandidatePair.State.PENDING)
-        .select_related("customer_a", "customer_b", "cluster")
-        # Only what a row shows: the full records (raw JSON, dates) are for the pair screen, and
-        # building 200 whole customers per page of 100 is most of the page's time.
-        .only(*QUEUE_COLUMNS)
-    )
+    return CandidatePair.objects.filter(state=CandidatePair.State.PENDING)
 
 
 def filtered_pairs(query: QueueQuery) -> QuerySet[CandidatePair]:
@@ -162,27 +168,23 @@ def _before(position: QueuePosition) -> Q:
     return Q(score__gte=position.score) & (Q(score__gt=position.score) | Q(score=position.score, pk__lt=position.pair_id))
 
 
-def _position(pair: CandidatePair) -> QueuePosition:
-    return QueuePosition(pair_id=pair.pk, score=pair.score, skipped_at=getattr(pair, "skipped_at", None))
-
-
 def queue_page(reviewer: User, query: QueueQuery) -> QueuePage:
     """One page of the reviewer's queue after `query.after`; the query count is the same for any page size."""
     pairs = filtered_pairs(query)
     after = query.after
     limit = query.per_page + 1  # one more tells whether a next page exists
-    found: list[CandidatePair] = []
+    found: list[QueueRow] = []
     if after is None or not after.skipped:
         fresh = _fresh(pairs, reviewer)
         if after is not None:
             fresh = fresh.filter(_after(after))
-        found += list(fresh[:limit])
+        found += [_row(values) for values in fresh.values_list(*ROW_COLUMNS)[:limit]]
     if len(found) < limit:
         skipped = _skipped(pairs, reviewer)
         if after is not None and after.skipped:
             skipped = skipped.filter(_after(after))
-        found += list(skipped[: limit - len(found)])
-    rows = [QueueRow(pair, top_reasons(pair.explanation), _position(pair)) for pair in found[: query.per_page]]
+        found += [_row(values) for values in skipped.values_list(*ROW_COLUMNS, "skipped_at")[: limit - len(found)]]
+    rows = found[: query.per_page]
     has_more = len(found) > query.per_page
     # Unfiltered, the count is one walk of the (state, ...) index; filtered, it stops at the cap.
     total = pairs.count() if not query.is_filtered else pairs[: COUNT_CAP + 1].count()
@@ -195,6 +197,21 @@ def queue_page(reviewer: User, query: QueueQuery) -> QueuePage:
     )
 
 
+def _row(values: tuple[Any, ...]) -> QueueRow:
+    pk, score, explanation, cluster_id, group_size, a_id, a_first, a_last, a_email, b_id, b_first, b_last, b_email = values[:13]
+    skipped_at = values[13] if len(values) > 13 else None
+    return QueueRow(
+        pair_id=pk,
+        score=score,
+        customer_a=QueueCustomer(a_id, display_name_of(a_first, a_last, a_email, a_id), a_email),
+        customer_b=QueueCustomer(b_id, display_name_of(b_first, b_last, b_email, b_id), b_email),
+        reasons=top_reasons(explanation),
+        cluster_id=cluster_id,
+        cluster_size=group_size,
+        position=QueuePosition(pair_id=pk, score=score, skipped_at=skipped_at),
+    )
+
+
 def position_of(pair: CandidatePair, reviewer: User) -> QueuePosition:
     skip = PairSkip.objects.filter(pair=pair, user_id=reviewer.pk).first()
     return QueuePosition(pair_id=pair.pk, score=pair.score, skipped_at=skip.skipped_at if skip else None)
@@ -202,7 +219,8 @@ def position_of(pair: CandidatePair, reviewer: User) -> QueuePosition:
 
 def next_pair(reviewer: User, query: QueueQuery, position: QueuePosition) -> CandidatePair | None:
     """The pair after `position` in the reviewer's queue; past the end, the queue's first other pair."""
-    pairs = filtered_pairs(query).exclude(pk=position.pair_id)
+    # Only where it is: the screen links to it by id.
+    pairs = filtered_pairs(query).exclude(pk=position.pair_id).only("pk", "score")
     if not position.skipped:
         found = _fresh(pairs, reviewer).filter(_after(position)).first()
         if found is None:
@@ -217,7 +235,7 @@ def next_pair(reviewer: User, query: QueueQuery, position: QueuePosition) -> Can
 
 def previous_pair(reviewer: User, query: QueueQuery, position: QueuePosition) -> CandidatePair | None:
     """The pair before `position` in the reviewer's queue, or None at the top."""
-    pairs = filtered_pairs(query).exclude(pk=position.pair_id)
+    pairs = filtered_pairs(query).exclude(pk=position.pair_id).only("pk", "score")
     if position.skipped:
         found = _skipped(pairs, reviewer).filter(_before(position)).reverse().first()
         if found is not None:
@@ -234,19 +252,45 @@ class ClusterSummary:
 
 
 def clusters_to_review(limit: int = CLUSTERS_SHOWN) -> list[ClusterSummary]:
-    """Clusters of three or more customers with pending pairs, strongest pair first."""
-    # From the clusters (few) to their pairs through the cluster index, not from every pending pair.
-    pending = CandidatePair.objects.filter(cluster=OuterRef("pk"), state=CandidatePair.State.PENDING)
-    clusters = (
-        Cluster.objects.filter(size__gte=3)
-        .annotate(
-            strongest=Subquery(pending.order_by("-score").values("score")[:1]),
-            pending=Subquery(pending.order_by().values("cluster").annotate(n=Count("pk")).values("n")[:1]),
-        )
-        .filter(strongest__isnull=False)
-        .order_by("-strongest", "pk")[:limit]
+    """Clusters of three or more customers with pending pairs, strongest pair first.
+
+    A walk of the pending pairs of such groups, strongest first (their own partial index), until
+    `limit` clusters are seen: it stops after a few dozen rows however many clusters exist, where
+    asking every cluster for its strongest pair costs a lookup per cluster.
+    """
+    strongest: dict[int, float] = {}
+    walk = (
+        CandidatePair.objects.filter(state=CandidatePair.State.PENDING, group_size__gte=3)
+        .order_by("-score", "pk")
+        .values_list("cluster_id", "score", "pk")
     )
-    return [ClusterSummary(c, c.pending, c.strongest) for c in clusters]  # type: ignore[attr-defined]
+    after: Q | None = None
+    while len(strongest) < limit:
+        step = list((walk.filter(after) if after is not None else walk)[:CLUSTER_WALK_STEP])
+        for cluster_id, score, _ in step:
+            if cluster_id is not None:  # its cluster deleted by an admin
+                strongest.setdefault(cluster_id, score)
+            if len(strongest) == limit:
+                break
+        if len(step) < CLUSTER_WALK_STEP:
+            break
+        _, last_score, last_pk = step[-1]
+        after = _after(QueuePosition(pair_id=last_pk, score=last_score))
+    if not strongest:
+        return []
+    pending = dict(
+        CandidatePair.objects.filter(state=CandidatePair.State.PENDING, cluster_id__in=strongest)
+        .order_by()
+        .values("cluster_id")
+        .annotate(n=Count("pk"))
+        .values_list("cluster_id", "n")
+    )
+    clusters = Cluster.objects.in_bulk(list(strongest))
+    return [
+        ClusterSummary(clusters[cluster_id], pending.get(cluster_id, 0), score)
+        for cluster_id, score in strongest.items()
+        if cluster_id in clusters
+    ]
 
 
 def pending_pairs_of(crm_ids: Iterable[str]) -> dict[str, int]:

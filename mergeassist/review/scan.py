@@ -27,10 +27,11 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
-from django.db import IntegrityError, connection, reset_queries, transaction
+from django.db import DatabaseError, IntegrityError, connection, reset_queries, transaction
 from django.db.models import Min, Q
 from django.utils import timezone
 
+from mergeassist.core.dbstats import refresh_planner_statistics
 from mergeassist.crm.ids import InvalidCrmId, canonical_id, id_sort_key
 from mergeassist.crm.models import Customer, SyncRun
 from mergeassist.crm.types import CORE_FIELDS
@@ -174,6 +175,11 @@ def do_scan(*, full: bool = False, big_run: bool = False, on_progress: Progress 
             scan.status = ScanRun.Status.SUCCEEDED
             scan.finished_at = scan.heartbeat_at = timezone.now()
             scan.save()
+        # The queue's plans depend on what the pair table holds; a scan is what changes it.
+        try:
+            refresh_planner_statistics(CandidatePair, Cluster, Customer)
+        except DatabaseError:  # the scan stands; the queue is slower until the next one
+            logger.warning("Could not refresh the planner's statistics", exc_info=True)
         try:
             scan_cache.save(
                 key, scan.state_token, pks=snapshot.pks, ids=snapshot.ids, live=snapshot.live, state=state, **written
@@ -305,8 +311,10 @@ def _write(
     cluster_of_row = np.full(size, -1, dtype=np.int64)
     row_of_id = {crm_id: row for row, crm_id in enumerate(snapshot.ids)} if result.clusters else {}
     member_rows = [np.array([row_of_id[crm_id] for crm_id in cluster.ids], dtype=np.int64) for cluster in result.clusters]
+    group_size_of_row = np.full(size, 2, dtype=np.int64)
     for number, rows in enumerate(member_rows):
         cluster_of_row[rows] = number
+        group_size_of_row[rows] = rows.size
     cluster_pks = _save_clusters(scan, result, member_rows, cached)
     scan.clusters = len(result.clusters)
     new_cluster_pk_of_row = np.where(cluster_of_row >= 0, cluster_pks[np.maximum(cluster_of_row, 0)] if cluster_pks.size else 0, 0)
@@ -330,7 +338,7 @@ def _write(
         ]
         old_cluster_pks = set(cached["cluster_info"]) - set(cluster_pks.tolist())
 
-    _write_pairs(scan, result, matched[to_write], snapshot, new_cluster_pk_of_row, progress)
+    _write_pairs(scan, result, matched[to_write], snapshot, new_cluster_pk_of_row, group_size_of_row, progress)
     _retire(scan, result, matched, snapshot, retire_keys)
     _delete_unused_clusters(scan, old_cluster_pks if cached is not None else None)
     cluster_info = {
@@ -371,7 +379,13 @@ def _save_clusters(scan: ScanRun, result: MatchResult, member_rows: list[np.ndar
 
 
 def _write_pairs(
-    scan: ScanRun, result: MatchResult, indexes: np.ndarray, snapshot: _Snapshot, cluster_pk_of_row: np.ndarray, progress: Progress
+    scan: ScanRun,
+    result: MatchResult,
+    indexes: np.ndarray,
+    snapshot: _Snapshot,
+    cluster_pk_of_row: np.ndarray,
+    group_size_of_row: np.ndarray,
+    progress: Progress,
 ) -> None:
     """Create, re-score or revive the pairs at `indexes` of the result, explained in bulk."""
     now = timezone.now()
@@ -396,7 +410,7 @@ def _write_pairs(
         for key, row_a, row_b, score, explanation in zip(keys, rows_a, rows_b, scores, explanations):
             values = {
                 "score": score, "explanation": explanation, "cluster_id": int(cluster_pk_of_row[row_a]) or None,
-                "last_scored_at": now, **reason_flags(explanation),
+                "group_size": int(group_size_of_row[row_a]), "last_scored_at": now, **reason_flags(explanation),
             }
             found = existing.get(key)
             if found is None:
@@ -475,7 +489,7 @@ def _prepared(fields: list[Any], rows: list[dict[str, Any]], defaults: dict[str,
     return [list(values) for values in zip(*columns)]
 
 
-_RESCORED_COLUMNS = ("score", "explanation", "cluster_id", "last_scored_at", *REASON_LABELS)
+_RESCORED_COLUMNS = ("score", "explanation", "cluster_id", "group_size", "last_scored_at", *REASON_LABELS)
 
 
 def _update_pending(updates: list[dict[str, Any]]) -> None:

@@ -97,6 +97,8 @@ def test_it_groups_a_chain_into_one_cluster_with_its_weakest_link():
     assert cluster.size == 3
     weakest = min(CandidatePair.objects.all(), key=lambda pair: pair.score)
     assert cluster.weakest_score == pytest.approx(weakest.score)
+    # Each pair knows its group's size: the queue's clusters panel finds them by it.
+    assert sorted(CandidatePair.objects.values_list("group_size", flat=True)) == [3] * CandidatePair.objects.count()
 
 
 def test_the_command_reports_what_it_did(robert_twice, capsys):

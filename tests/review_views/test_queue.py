@@ -8,7 +8,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from mergeassist.review.models import CandidatePair, PairSkip
+from mergeassist.review import queue
+from mergeassist.review.models import CandidatePair, Cluster, PairSkip, ScanRun
 from tests.review_views.conftest import customer, pair
 
 URL = "/review/"
@@ -189,3 +190,47 @@ def test_a_superuser_may_review(client, django_user_model, three_pairs):
     admin = django_user_model.objects.create_superuser("root", "root@example.org", "x")
     client.force_login(admin)
     assert client.get(URL).status_code == 200
+
+
+def _group(first_id: int, size: int, scores: list[float], scan) -> list[CandidatePair]:
+    """A cluster of `size` customers and a chain of pending pairs with these scores."""
+    cluster = Cluster.objects.create(scan=scan, size=size, weakest_score=min(scores), weakest_pair_key="x")
+    people = [customer(str(first_id + n), f"P{first_id + n}") for n in range(len(scores) + 1)]
+    return [
+        pair(people[n], people[n + 1], score, cluster=cluster, group_size=size) for n, score in enumerate(scores)
+    ]
+
+
+@pytest.mark.parametrize("walk_step", [200, 1])
+def test_the_first_page_lists_groups_of_three_strongest_first(reviewer, db, monkeypatch, walk_step):
+    monkeypatch.setattr(queue, "CLUSTER_WALK_STEP", walk_step)  # 1: the walk crosses many steps
+    scan = ScanRun.objects.create(threshold=60, status="succeeded")
+    weaker = _group(10, 3, [71, 65], scan)
+    stronger = _group(20, 4, [88, 62, 61], scan)
+    _group(30, 2, [99], scan)  # a pair alone: not a group
+    decided = _group(40, 3, [97, 96], scan)
+    CandidatePair.objects.filter(pk__in=[p.pk for p in decided]).update(state=CandidatePair.State.REJECTED)
+    html = reviewer.get(URL).content.decode()
+    panel = html[html.index('id="queue-clusters"') : html.index("</section>", html.index('id="queue-clusters"'))]
+    listed = [int(n) for n in re.findall(r'id="cluster-(\d+)"', panel)]
+    assert listed == [stronger[0].cluster_id, weaker[0].cluster_id]
+    assert "4 customers" in panel and "strongest pair 88" in panel and "3 pending pairs" in panel
+    assert "2 pending pairs" in panel
+    # Each of their rows in the queue links the group.
+    assert f'/review/clusters/{stronger[0].cluster_id}/">group of 4</a>' in html
+
+
+def test_the_clusters_panel_shows_at_most_ten_groups(reviewer, db):
+    scan = ScanRun.objects.create(threshold=60, status="succeeded")
+    groups = [_group(100 + 10 * n, 3, [90 - n, 60], scan) for n in range(12)]
+    html = reviewer.get(URL).content.decode()
+    listed = [int(n) for n in re.findall(r'id="cluster-(\d+)"', html)]
+    assert listed == [group[0].cluster_id for group in groups[:10]]
+
+
+def test_customer_text_in_a_row_is_escaped_and_its_hidden_characters_shown(reviewer, db):
+    shady = customer("7", "<b>Eve</b>", "Lee\u202egpj")
+    pair(customer("8", "Eve", "Lee"), shady, 90)
+    html = reviewer.get(URL).content.decode()
+    assert "<b>Eve</b>" not in html and "&lt;b&gt;Eve&lt;/b&gt;" in html
+    assert "\u202e" not in html and "U+202E" in html
