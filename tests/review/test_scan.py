@@ -106,3 +106,16 @@ def test_the_command_reports_what_it_did(robert_twice, capsys):
     out = capsys.readouterr().out
     assert "Scanned 3 customers" in out
     assert "1 new pairs" in out
+
+
+def test_a_scan_leaves_the_planner_statistics_of_the_pair_table(robert_twice):
+    """The queue's search relies on them (without, SQLite walks the whole queue index)."""
+    from django.db import connection
+
+    do_scan()
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute("SELECT stat FROM sqlite_stat1 WHERE idx = 'review_pair_queue'")
+        else:
+            cursor.execute("SELECT 1 FROM pg_stats WHERE tablename = 'review_candidatepair'")
+        assert cursor.fetchall(), "no statistics for the pair table after a scan"
