@@ -13,10 +13,13 @@ from mergeassist.audit.models import Decision
 
 # "note pending" is not an outcome of its own: a merge whose note the outbox still has to deliver.
 NOTE_PENDING = "note_pending"
+# Nor is "note undeliverable": a merge whose note the CRM refused for good (someone should look).
+NOTE_UNDELIVERABLE = "note_undeliverable"
 OUTCOME_CHOICES = [
     ("", "Any outcome"),
     *Decision.Outcome.choices,
     (NOTE_PENDING, "Note pending"),
+    (NOTE_UNDELIVERABLE, "Note undeliverable"),
 ]
 PER_PAGE_CHOICES = [(n, str(n)) for n in (25, 50, 100)]
 MAX_SEARCH_LENGTH = 320  # the longest email the CRM keeps

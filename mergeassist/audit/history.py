@@ -16,7 +16,7 @@ from django.db.models import Q, QuerySet
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from mergeassist.audit.forms import NOTE_PENDING, HistoryQuery
+from mergeassist.audit.forms import NOTE_PENDING, NOTE_UNDELIVERABLE, HistoryQuery
 from mergeassist.audit.models import Decision
 from mergeassist.crm.ids import parse_crm_id
 
@@ -65,6 +65,8 @@ def filter_decisions(query: HistoryQuery) -> QuerySet[Decision]:
         decisions = decisions.filter(reviewer_username=query.reviewer)
     if query.outcome == NOTE_PENDING:
         decisions = decisions.filter(note_status=Decision.NoteStatus.PENDING)
+    elif query.outcome == NOTE_UNDELIVERABLE:
+        decisions = decisions.filter(note_status=Decision.NoteStatus.UNDELIVERABLE)
     elif query.outcome:
         decisions = decisions.filter(outcome=query.outcome)
     if query.search:

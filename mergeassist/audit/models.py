@@ -35,6 +35,9 @@ class Decision(models.Model):
         NOT_NEEDED = "not_needed", "No note"
         PENDING = "pending", "Note pending"
         POSTED = "posted", "Note posted"
+        # The CRM refused the note for good (the primary gone since, or the text refused): the
+        # merge stands, the note's text stays here, and nothing retries it.
+        UNDELIVERABLE = "undeliverable", "Note undeliverable"
 
     kind = models.CharField(max_length=16, choices=Kind.choices)
     outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.IN_PROGRESS, db_index=True)

@@ -29,7 +29,7 @@ from django.utils import timezone
 from mergeassist.audit.models import CrmCall, Decision
 from mergeassist.audit.recording import recorded_call
 from mergeassist.crm.client import CrmClient, MergePreview
-from mergeassist.crm.errors import CrmError, CrmOutcomeUnknown
+from mergeassist.crm.errors import CrmError, CrmNotFound, CrmOutcomeUnknown, CrmValidationError
 from mergeassist.crm.ids import canonical_id, parse_crm_id, same_customer
 from mergeassist.crm.models import Customer
 from mergeassist.crm.sync import mark_customers_gone, refresh_customer
@@ -585,7 +585,9 @@ def _complete_merge(
     posted = _post_note(decision, client, by=reviewer)
     decision.refresh_from_db()
     message = f"Merged customer {secondary_id} into {primary_id}."
-    if not posted:
+    if decision.note_status == Decision.NoteStatus.UNDELIVERABLE:
+        message += f" {decision.error_message}"
+    elif not posted:
         message += " The note on the primary is pending; MergeAssist keeps trying to post it."
     return MergeOutcome(decision=decision, pair=_fresh(pair), message=message)
 
@@ -808,6 +810,20 @@ def _post_note(decision: Decision, client: CrmClient, *, by: User | None) -> boo
             request_body={"notes": decision.note_text},
         ):  # fmt: skip
             client.add_note(decision.primary_crm_id, decision.note_text)
+    except (CrmNotFound, CrmValidationError) as exc:
+        # Asking again would get the same answer: the primary is gone (merged into another
+        # customer or deleted since) or the CRM refuses the text. Say so instead of retrying forever.
+        gone = isinstance(exc, CrmNotFound)
+        reason = (
+            f"customer {decision.primary_crm_id} is no longer in the CRM (merged into another customer or deleted since)"
+            if gone
+            else f"the CRM refused it: {exc.message}"
+        )
+        Decision.objects.filter(pk=decision.pk).update(
+            note_status=Decision.NoteStatus.UNDELIVERABLE,
+            error_message=f"The note cannot be posted: {reason}. The merge stands; the note's text is kept in this record.",
+        )
+        return False
     except CrmError as exc:
         Decision.objects.filter(pk=decision.pk).update(
             error_message=f"The note is not posted yet: {exc.message}"

@@ -65,14 +65,15 @@ def test_the_filter_form_works_without_javascript(auditor):
 @pytest.mark.parametrize(
     ("query", "expected"),
     [
-        ({"outcome": "merged"}, ["m1", "m2"]),
+        ({"outcome": "merged"}, ["m1", "m2", "m3"]),
         ({"outcome": "failed"}, ["f1"]),
         ({"outcome": "note_pending"}, ["m2"]),
+        ({"outcome": "note_undeliverable"}, ["m3"]),
         ({"outcome": "not_duplicate"}, ["n1"]),
         ({"reviewer": "dora"}, ["f1", "n1"]),
-        ({"date_from": "2026-03-11"}, ["n1", "f1", "m2"]),
+        ({"date_from": "2026-03-11"}, ["n1", "f1", "m3", "m2"]),
         ({"date_to": "2026-03-10"}, ["m1"]),
-        ({"date_from": "2026-03-11", "date_to": "2026-03-11"}, ["m2"]),
+        ({"date_from": "2026-03-11", "date_to": "2026-03-11"}, ["m2", "m3"]),
         ({"reviewer": "dora", "outcome": "failed"}, ["f1"]),
     ],
 )
@@ -80,6 +81,7 @@ def test_it_filters_by_date_reviewer_and_outcome(auditor, query, expected):
     made = {
         "m1": make_decision(created_at=DAY, reviewer_username="alice"),
         "m2": make_decision(created_at=DAY + timedelta(days=1), reviewer_username="alice", note_status=Decision.NoteStatus.PENDING),
+        "m3": make_decision(created_at=DAY + timedelta(days=1, hours=1), reviewer_username="alice", note_status=Decision.NoteStatus.UNDELIVERABLE),
         "f1": make_decision(created_at=DAY + timedelta(days=2), reviewer_username="dora", outcome=Decision.Outcome.FAILED),
         "n1": make_decision(
             created_at=DAY + timedelta(days=3), reviewer_username="dora",

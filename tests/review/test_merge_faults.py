@@ -197,6 +197,27 @@ def test_a_failing_note_leaves_the_merge_standing_and_the_outbox_delivers_it(wor
     assert retry_pending_notes(client=world.client, min_age=NOW) == 0  # posted once, not again
 
 
+def test_a_note_for_a_primary_gone_since_is_undeliverable_and_not_retried(world, alice, crm_sandbox):
+    preview = preview_of(world, alice)
+    crm_sandbox.set_faults("note.5xx=1")
+    outcome = merge(world, alice, preview.fingerprint)
+    assert outcome.note_pending
+    crm_sandbox.clear_faults()
+    # Before the outbox's next run, someone merges or deletes the primary in the CRM.
+    SandboxCustomer.objects.filter(id=int(world.primary_id)).delete()
+
+    assert retry_pending_notes(client=world.client, min_age=NOW) == 0
+
+    decision = Decision.objects.get(pk=outcome.decision.pk)
+    assert decision.note_status == Decision.NoteStatus.UNDELIVERABLE
+    assert f"customer {world.primary_id} is no longer in the CRM" in decision.error_message
+    assert decision.outcome == Decision.Outcome.MERGED and decision.note_text  # the merge and the text stand
+    assert steps_of(decision)[-1] == ("note", "error")
+    attempts = decision.note_attempts
+    assert retry_pending_notes(client=world.client, min_age=NOW) == 0
+    assert Decision.objects.get(pk=decision.pk).note_attempts == attempts  # not tried again
+
+
 def test_a_note_whose_answer_was_lost_is_sent_again_with_the_same_ref(world, alice, crm_sandbox):
     preview = preview_of(world, alice)
     crm_sandbox.set_faults("note.drop_after=1")
