@@ -134,3 +134,16 @@ def test_people_without_the_review_permission_are_refused(client, bob, charlie, 
         assert client.get(
             url(three_pairs[0], "?preview=1"), headers={"HX-Request": "true", "HX-Target": f"merge-preview-{three_pairs[0].pk}"}
         ).status_code == 403
+
+
+def test_hidden_characters_in_customer_text_are_shown_not_interpreted(reviewer, db):
+    """Two values that look alike but differ (a zero-width space, a right-to-left override) must
+    look different to the reviewer before a merge."""
+    plain = customer("21", "Eve", "Lee", email="eve@example.com")
+    lookalike = customer("22", "Eve", "Lee\u200b", email="eve@example.com\u202egpj", address1="<b>1 High St</b>")
+    made = pair(plain, lookalike, 90)
+    html = reviewer.get(f"/review/{made.pk}/").content.decode()
+    table = html[html.index('id="pair-customers"') :]
+    assert "\u200b" not in table and "\u202e" not in table
+    assert "U+200B" in table and "U+202E" in table
+    assert "<b>1 High St</b>" not in table and "&lt;b&gt;1 High St&lt;/b&gt;" in table
