@@ -34,10 +34,16 @@ def marker(ch: str) -> str:
     return f"\u27e8U+{code:04X}\u27e9"
 
 
+def has_hidden_control(text: str) -> bool:
+    # str.isprintable() is False for every hidden control (and for a few visible characters such
+    # as a no-break space): a check in C for the common case, the exact one only when it fails.
+    return not text.isprintable() and any(is_hidden_control(ch) for ch in text)
+
+
 def visible_text(value: object) -> str:
     """The value with every hidden control replaced by its visible marker."""
     text = "" if value is None else str(value)
-    if not any(is_hidden_control(ch) for ch in text):
+    if not has_hidden_control(text):
         return text
     return "".join(marker(ch) if is_hidden_control(ch) else ch for ch in text)
 

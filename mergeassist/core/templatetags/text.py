@@ -9,11 +9,13 @@ wrapped (messages, detail pages).
 
 from __future__ import annotations
 
+import html
+
 from django import template
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from mergeassist.core.text import TOOLTIP_FROM, is_hidden_control, marker, visible_text
+from mergeassist.core.text import TOOLTIP_FROM, has_hidden_control, is_hidden_control, marker, visible_text
 
 register = template.Library()
 
@@ -25,15 +27,17 @@ def crm_text(value: object, mode: str = "") -> SafeString:
         return SafeString("")
     classes = "crm-text crm-text-wrap" if mode == "wrap" else "crm-text"
     shown = _with_marked_controls(text)
-    # Wrapped values show in full; truncated ones keep the whole value in the tooltip.
+    # Wrapped values show in full; truncated ones keep the whole value in the tooltip. Built with
+    # f-strings around escaped parts (a page of 100 queue rows calls this 600 times; format_html
+    # cost three times as much).
     if mode != "wrap" and len(text) > TOOLTIP_FROM:
-        return format_html('<bdi class="{}" title="{}">{}</bdi>', classes, visible_text(text), shown)
-    return format_html('<bdi class="{}">{}</bdi>', classes, shown)
+        return SafeString(f'<bdi class="{classes}" title="{html.escape(visible_text(text))}">{shown}</bdi>')
+    return SafeString(f'<bdi class="{classes}">{shown}</bdi>')
 
 
 def _with_marked_controls(text: str) -> SafeString:
-    if not any(is_hidden_control(ch) for ch in text):
-        return format_html("{}", text)
+    if not has_hidden_control(text):
+        return SafeString(html.escape(text))  # what django.utils.html.escape does, without its lazy-string check
     runs: list[tuple[str, str]] = []
     for ch in text:
         kind = "ctl" if is_hidden_control(ch) else "txt"
