@@ -5,11 +5,12 @@
 
 1. Pages from the local database: a fresh SQLite file (or DATABASE_URL, e.g. PostgreSQL) gets
    100,000 snapshot customers and 20,000 pending pairs written straight into the tables
-   (bulk_create; a sync over HTTP would take minutes and is measured by bench_sync.py). Each page
-   is requested through Django's full request handling (middleware, view, template) in this
-   process; printed: p50 / p95 server time and the queries per page, at two page sizes. Beside
-   the queue's keyset paging, the same deep page read with OFFSET (what Django's Paginator does)
-   shows what the keyset saves.
+   (bulk_create; a sync over HTTP would take minutes and is measured by bench_sync.py). The app
+   then runs as in production (gunicorn, one sync worker, DJANGO_DEBUG off, whitenoise) and each
+   page is requested over HTTP, start to the last byte; printed: p50 / p95 / max time, the
+   server's CPU per request, and the queries per page (counted in a separate process through
+   Django's whole request handling). Beside the queue's keyset paging, the same deep page read
+   with OFFSET (what Django's Paginator does), its two queries alone, shows what the keyset saves.
 2. A scripted reviewer: `manage.py runserver` on a fresh database with the sandbox CRM seeded,
    synced and scanned; Chromium (Playwright) logs in, opens the first pair and decides pairs by
    keyboard ("m" when the preview shows no risk, else "n"). Measured in the page: from the key
@@ -50,10 +51,14 @@ def main() -> None:
     parser.add_argument("--sandbox-customers", type=int, default=1500)
     parser.add_argument("--skip-browser", action="store_true")
     parser.add_argument("--skip-pages", action="store_true")
-    parser.add_argument("--pages-child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--pages-fill", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--pages-queries", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.pages_child:
-        print(json.dumps(_pages_child(args)))
+    if args.pages_fill:
+        print(json.dumps(_pages_fill(args)))
+        return
+    if args.pages_queries:
+        print(json.dumps(_pages_queries(args)))
         return
     results: dict[str, object] = {}
     if not args.skip_pages:
@@ -79,11 +84,11 @@ def _run_pages(args: argparse.Namespace) -> dict[str, object]:
             # Production-like: no debug query log, no sandbox.
             "DJANGO_DEBUG": "false",
             "DJANGO_SECRET_KEY": "bench-not-a-secret",
-            "DJANGO_ALLOWED_HOSTS": "testserver",
+            "DJANGO_ALLOWED_HOSTS": "127.0.0.1,testserver",
             # Production settings require a CRM; these pages read the local database only.
             "MERGEASSIST_CRM_URL": "http://127.0.0.1:9/not-called",
             "MERGEASSIST_CRM_API_KEY": API_KEY,
-            # Plain HTTP inside the benchmark: no redirect to HTTPS.
+            # Plain HTTP on the loopback: no redirect to HTTPS, cookies without the Secure flag.
             "DJANGO_SECURE_SSL_REDIRECT": "false",
             "DJANGO_SECURE_COOKIES": "false",
         }
@@ -91,56 +96,161 @@ def _run_pages(args: argparse.Namespace) -> dict[str, object]:
         # Production serves hashed static files from a manifest, which collectstatic writes.
         env["DJANGO_STATIC_ROOT"] = str(Path(tmp) / "static")
         _manage(env, "collectstatic", "--noinput", "--verbosity=0")
-        command = [sys.executable, __file__, "--pages-child", f"--customers={args.customers}",
-                   f"--pairs={args.pairs}", f"--requests={args.requests}"]  # fmt: skip
-        done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
-        if done.returncode != 0:
-            sys.exit(f"The pages benchmark failed:\n{done.stderr[-4000:]}")
-        return json.loads(done.stdout.strip().splitlines()[-1])
+        fill = _child(env, "--pages-fill", args)
+        urls = _page_urls(args, fill)
+        port = _free_port()
+        # The production server, one sync worker: each request's time is the server's own.
+        with open(Path(tmp) / "gunicorn.log", "w") as log:
+            server = subprocess.Popen(
+                [str(Path(sys.executable).with_name("gunicorn")), "mergeassist.wsgi:application", "--workers=1",
+                 f"--bind=127.0.0.1:{port}", "--access-logfile=-"],
+                cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+            try:
+                _wait_until_up(f"http://127.0.0.1:{port}/healthz", server)
+                pids = _server_pids(server.pid)
+                rows = [_measure_http(f"http://127.0.0.1:{port}", fill["session"], pids, *url, args.requests) for url in urls]
+            finally:
+                server.terminate()
+                server.wait(timeout=10)
+        queries = _child(env, "--pages-queries", args, json.dumps({"session": fill["session"], "urls": urls}))
+        for row in rows:
+            row["queries"] = queries["by_page"][row["page"]]
+        rows.append(queries["offset_peer"])
+        return {
+            "customers": args.customers,
+            "pending_pairs": args.pairs,
+            "database": fill["database"],
+            "fill_seconds": fill["fill_seconds"],
+            "requests_per_kind": args.requests,
+            "rows": rows,
+        }
 
 
-def _pages_child(args: argparse.Namespace) -> dict[str, object]:
+def _child(env: dict[str, str], mode: str, args: argparse.Namespace, stdin: str = "") -> dict[str, object]:
+    command = [sys.executable, __file__, mode, f"--customers={args.customers}", f"--pairs={args.pairs}",
+               f"--requests={args.requests}"]  # fmt: skip
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, input=stdin)
+    if done.returncode != 0:
+        sys.exit(f"The pages benchmark failed ({mode}):\n{done.stderr[-4000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _page_urls(args: argparse.Namespace, fill: dict[str, object]) -> list[tuple[str, list[str], bool]]:
+    """(page, the URLs requested in turn, htmx?) for each kind of page."""
+    rng = random.Random(1)
+    count = args.requests + WARM_UP
+    deep, cursor = deep_offset(args.pairs), fill["cursor_deep"]
+    same = lambda url: [url] * count  # noqa: E731
+    return [
+        ("queue, first page, 25 per page", same("/review/?per_page=25"), False),
+        ("queue, first page, 100 per page", same("/review/?per_page=100"), False),
+        (f"queue, page after {deep:,} pairs, 25 per page", same(f"/review/?per_page=25&after={cursor}"), False),
+        (f"queue, page after {deep:,} pairs, 100 per page", same(f"/review/?per_page=100&after={cursor}"), False),
+        ("queue, reason same phone, 25 per page", same("/review/?per_page=25&reason=same_phone"), False),
+        ("queue, reason same phone, 100 per page", same("/review/?per_page=100&reason=same_phone"), False),
+        ("queue, active subscription, 100 per page", same("/review/?per_page=100&subscription=yes"), False),
+        ("queue, search by name, 25 per page",
+         [f"/review/?per_page=25&q=person{rng.randrange(args.customers)}" for _ in range(count)], False),
+        ("queue, htmx fragment, 100 per page", same("/review/?per_page=100"), True),
+        ("pair screen (snapshot, no CRM call)", [f"/review/{rng.choice(fill['pair_ids'])}/" for _ in range(count)], False),
+    ]  # fmt: skip
+
+
+# Requests before the timed ones: templates compiled, connections and caches warm, as a running
+# server's would be.
+WARM_UP = 5
+
+
+def _measure_http(base: str, session: str, pids: list[int], name: str, urls: list[str], htmx: bool, count: int) -> dict[str, object]:
+    """Each URL requested over HTTP, start to the last byte; the server's CPU from /proc."""
+    headers = {"Cookie": f"sessionid={session}", **({"HX-Request": "true"} if htmx else {})}
+    times: list[float] = []
+    cpu: list[float] = []
+    status: set[int] = set()
+    for n, url in enumerate(urls):
+        request = urllib.request.Request(base + url, headers=headers)
+        cpu_before = _cpu_seconds(pids)
+        started = time.perf_counter()
+        with urllib.request.urlopen(request, timeout=60) as response:
+            response.read()
+            status.add(response.status)
+        if n >= WARM_UP:
+            times.append((time.perf_counter() - started) * 1000)
+            cpu.append((_cpu_seconds(pids) - cpu_before) * 1000)
+    return _summary(name, times, [], sorted(status), cpu)
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of these processes so far."""
+    total = 0.0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def _server_pids(pid: int) -> list[int]:
+    """The gunicorn master and its workers (the workers do the requests' work)."""
+    pids = [pid]
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if parent == pid:
+            pids.append(int(stat.parent.name))
+    return pids
+
+
+def _pages_fill(args: argparse.Namespace) -> dict[str, object]:
     sys.path.insert(0, str(REPO))
     import django
 
     django.setup()
+    from django.contrib.sessions.backends.db import SessionStore
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
     started = time.perf_counter()
     reviewer, pair_ids, cursor_deep = _fill(args.customers, args.pairs)
     fill_seconds = time.perf_counter() - started
-
-    from django.test import Client
-
-    client = Client()
-    client.force_login(reviewer)
-    rng = random.Random(1)
-    kinds: list[tuple[str, callable]] = [  # type: ignore[valid-type]
-        ("queue, first page, 25 per page", lambda: "/review/?per_page=25"),
-        ("queue, first page, 100 per page", lambda: "/review/?per_page=100"),
-        (f"queue, page after {deep_offset(args.pairs):,} pairs, 25 per page", lambda: f"/review/?per_page=25&after={cursor_deep}"),
-        (f"queue, page after {deep_offset(args.pairs):,} pairs, 100 per page", lambda: f"/review/?per_page=100&after={cursor_deep}"),
-        ("queue, reason same phone, 25 per page", lambda: "/review/?per_page=25&reason=same_phone"),
-        ("queue, reason same phone, 100 per page", lambda: "/review/?per_page=100&reason=same_phone"),
-        ("queue, active subscription, 100 per page", lambda: "/review/?per_page=100&subscription=yes"),
-        ("queue, search by name, 25 per page", lambda: f"/review/?per_page=25&q=person{rng.randrange(args.customers)}"),
-        ("queue, htmx fragment, 100 per page", lambda: "/review/?per_page=100"),
-        ("pair screen (snapshot, no CRM call)", lambda: f"/review/{rng.choice(pair_ids)}/"),
-    ]
-    rows = []
-    for name, url_of in kinds:
-        headers = {"HX-Request": "true"} if "htmx" in name else {}
-        rows.append(_measure(client, name, url_of, headers, args.requests))
-    rows.append(_measure_offset(args.requests, deep_offset(args.pairs)))
+    session = SessionStore()
+    session["_auth_user_id"] = str(reviewer.pk)
+    session["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
+    session["_auth_user_hash"] = reviewer.get_session_auth_hash()
+    session.create()
     return {
-        "customers": args.customers,
-        "pending_pairs": args.pairs,
-        "database": django.db.connection.vendor,
-        "fill_seconds": round(fill_seconds, 1),
-        "requests_per_kind": args.requests,
-        "rows": rows,
-    }
+        "session": session.session_key, "pair_ids": pair_ids, "cursor_deep": cursor_deep,
+        "database": django.db.connection.vendor, "fill_seconds": round(fill_seconds, 1),
+    }  # fmt: skip
+
+
+def _pages_queries(args: argparse.Namespace) -> dict[str, object]:
+    """The queries of each page (in this process, through Django's whole request handling), and
+    the OFFSET peer's two queries timed alone."""
+    sys.path.insert(0, str(REPO))
+    import django
+
+    django.setup()
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    given = json.loads(sys.stdin.read())
+    client = Client()
+    client.cookies["sessionid"] = given["session"]
+    by_page: dict[str, list[int]] = {}
+    for name, urls, htmx in given["urls"]:
+        counts: set[int] = set()
+        for url in urls[:20]:
+            with CaptureQueriesContext(connection) as captured:
+                response = client.get(url, headers={"HX-Request": "true"} if htmx else {})
+            assert response.status_code == 200, (url, response.status_code)
+            # The session and the user are read by middleware on every request; counted as well.
+            counts.add(len(captured))
+        by_page[name] = sorted(counts)
+    return {"by_page": by_page, "offset_peer": _measure_offset(args.requests, deep_offset(args.pairs))}
 
 
 def _fill(customers: int, pairs: int):
@@ -234,29 +344,6 @@ def _explanation(rng: random.Random, id_a: str, id_b: str) -> list[dict[str, obj
     ]
 
 
-def _measure(client, name: str, url_of, headers: dict[str, str], count: int) -> dict[str, object]:
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    for _ in range(5):  # warm caches (templates, connections), as a running server would be
-        client.get(url_of(), headers=headers)
-    times: list[float] = []
-    cpu: list[float] = []
-    queries: set[int] = set()
-    status: set[int] = set()
-    for _ in range(count):
-        url = url_of()
-        with CaptureQueriesContext(connection) as captured:
-            started, started_cpu = time.perf_counter(), time.process_time()
-            response = client.get(url, headers=headers)
-            times.append((time.perf_counter() - started) * 1000)
-            cpu.append((time.process_time() - started_cpu) * 1000)
-        status.add(response.status_code)
-        # The session and the user are read by middleware on every request; counted as well.
-        queries.add(len(captured))
-    return _summary(name, times, sorted(queries), sorted(status), cpu)
-
-
 def deep_offset(pairs: int) -> int:
     """How far into the queue the deep page starts: 10,000 pairs in, or half way for small runs."""
     return min(10_000, pairs // 2)
@@ -288,8 +375,9 @@ def _summary(name: str, times: list[float], queries: list[int], status: list[int
     times.sort()
     return {
         "page": name,
-        # This process's CPU time per request: what the page costs when the machine is not shared.
-        "cpu_p50_ms": round(statistics.median(cpu), 1),
+        # The server's CPU time per request, the mean (the kernel counts it in 10 ms ticks): what
+        # the page costs when the machine is not shared.
+        "cpu_mean_ms": round(statistics.fmean(cpu), 1),
         "p50_ms": round(statistics.median(times), 1),
         "p95_ms": round(times[int(len(times) * 0.95) - 1], 1),
         "max_ms": round(times[-1], 1),
@@ -303,10 +391,10 @@ def _print_pages(pages: dict[str, object]) -> None:
         f"\nReview pages: {pages['customers']:,} customers, {pages['pending_pairs']:,} pending pairs on "
         f"{pages['database']} (filled in {pages['fill_seconds']} s), {pages['requests_per_kind']} requests each"
     )
-    print(f"{'page':<62} {'p50 ms':>7} {'p95 ms':>7} {'max ms':>7} {'CPU p50':>8}  queries")
+    print(f"{'page':<62} {'p50 ms':>7} {'p95 ms':>7} {'max ms':>7} {'CPU mean':>8}  queries")
     for row in pages["rows"]:  # type: ignore[union-attr]
         print(
-            f"{row['page']:<62} {row['p50_ms']:>7} {row['p95_ms']:>7} {row['max_ms']:>7} {row['cpu_p50_ms']:>8}  {row['queries']}"
+            f"{row['page']:<62} {row['p50_ms']:>7} {row['p95_ms']:>7} {row['max_ms']:>7} {row['cpu_mean_ms']:>8}  {row['queries']}"
         )
     load = os.getloadavg()
     print(f"(load average at the end: {load[0]:.1f} on {os.cpu_count()} CPUs)")
