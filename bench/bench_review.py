@@ -11,7 +11,7 @@
    server's CPU per request, and the queries per page (counted in a separate process through
    Django's whole request handling). Beside the queue's keyset paging, the same deep page read
    with OFFSET (what Django's Paginator does), its two queries alone, shows what the keyset saves.
-2. A scripted reviewer: `manage.py runserver` on a fresh database with the sandbox CRM seeded,
+2. A scripted reviewer: gunicorn (two workers, four threads each; production settings) on a fresh database with the sandbox CRM seeded,
    synced and scanned; Chromium (Playwright) logs in, opens the first pair and decides pairs by
    keyboard ("m" when the preview shows no risk, else "n"). Measured in the page: from the key
    press to the next pair's customers on screen (the frame after they are in the DOM).
@@ -414,9 +414,8 @@ def _run_reviewer(args: argparse.Namespace) -> dict[str, object]:
             "MERGEASSIST_CRM_URL": f"http://127.0.0.1:{port}/sandbox",
             "MERGEASSIST_SANDBOX": "true",
             "MERGEASSIST_DEMO_PASSWORD": PASSWORD,
-            # As in production: no debug query log or template debugging, and hashed static files
-            # served by whitenoise (runserver --nostatic: its own static handler knows no hashed
-            # names). The sandbox CRM shares the process, as in `make demo`.
+            # As in production: no debug query log or template debugging, hashed static files
+            # served by whitenoise. The sandbox CRM shares the server, as in `make demo`.
             "DJANGO_DEBUG": "false",
             "DJANGO_SECRET_KEY": "bench-not-a-secret",
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
@@ -431,7 +430,9 @@ def _run_reviewer(args: argparse.Namespace) -> dict[str, object]:
         _manage(env, "shell", "-c", "from mergeassist.core.demo import ensure_demo_users; ensure_demo_users(" + repr(PASSWORD) + ")")
         with open(Path(tmp) / "server.log", "w") as log:
             server = subprocess.Popen(
-                [sys.executable, "manage.py", "runserver", "--noreload", "--nostatic", f"127.0.0.1:{port}"],
+                # The production server; threads, because the sandbox CRM answers from the same process.
+                [str(Path(sys.executable).with_name("gunicorn")), "mergeassist.wsgi:application", "--workers=2",
+                 "--threads=4", f"--bind=127.0.0.1:{port}", "--access-logfile=-"],
                 cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
             try:
