@@ -298,16 +298,15 @@ def pending_pairs_of(crm_ids: Iterable[str]) -> dict[str, int]:
     ids = [crm_id for crm_id in crm_ids if crm_id]
     if not ids:
         return {}
-    found: dict[str, int] = {}
-    rows = (
-        CandidatePair.objects.filter(state=CandidatePair.State.PENDING)
-        .filter(Q(customer_a__crm_id__in=ids) | Q(customer_b__crm_id__in=ids))
-        .order_by("-score", "pk")
-        .values_list("pk", "customer_a__crm_id", "customer_b__crm_id")
-    )
-    wanted = set(ids)
-    for pair_id, id_a, id_b in rows:
-        for crm_id in (id_a, id_b):
-            if crm_id in wanted:
-                found.setdefault(crm_id, pair_id)
-    return found
+    crm_id_of = dict(Customer.objects.filter(crm_id__in=ids).values_list("pk", "crm_id"))
+    # Each side through its own foreign-key index: an OR of the two sides ordered by score would
+    # walk the whole queue index instead.
+    pending = CandidatePair.objects.filter(state=CandidatePair.State.PENDING)
+    found: dict[str, tuple[float, int]] = {}
+    for side in ("customer_a", "customer_b"):
+        for customer_pk, pair_id, score in pending.filter(**{f"{side}__in": list(crm_id_of)}).values_list(side, "pk", "score"):
+            crm_id = crm_id_of[customer_pk]
+            best = found.get(crm_id)
+            if best is None or (-score, pair_id) < (-best[0], best[1]):
+                found[crm_id] = (score, pair_id)
+    return {crm_id: pair_id for crm_id, (_, pair_id) in found.items()}

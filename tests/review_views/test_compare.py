@@ -29,6 +29,15 @@ def test_reviewers_see_a_badge_that_opens_the_pending_pair(reviewer, crm, db):
     assert 'name="customer" value="3"' in html
 
 
+def test_a_customer_in_several_pending_pairs_gets_the_strongest(reviewer, crm, db):
+    one, two, three = customer("1"), customer("2", "Bo"), customer("3", "Cy")
+    pair(one, two, 70)
+    strongest = pair(three, one, 95)  # the customer on the other side of this one
+    html = reviewer.get("/customers/").content.decode()
+    assert f'id="pending-pair-1" href="/review/{strongest.pk}/"' in html
+    assert f'id="pending-pair-3" href="/review/{strongest.pk}/"' in html
+
+
 def test_decided_pairs_carry_no_badge(reviewer, crm, db):
     pair(customer("1"), customer("2", "Bo"), state=CandidatePair.State.REJECTED)
     assert 'id="pending-pair-' not in reviewer.get("/customers/").content.decode()
