@@ -55,8 +55,12 @@ class _Explainer:
         conditions: dict[str, list[tuple[np.ndarray, str]]] = {
             name: [(missing[name], "missing")] for name in FIELD_ORDER
         }
-        conditions["first_name"] = [(swapped, "first and last name swapped"), (similarity.nickname, "nickname"), (missing["first_name"], "missing")]
-        conditions["last_name"] = [(swapped, "first and last name swapped"), (missing["last_name"], "missing")]
+        moved = similarity.name_moved
+        full_swap = swapped & ~moved
+        conditions["first_name"] = [
+            (full_swap, "first and last name swapped"), (moved, MOVED_NOTE), (similarity.nickname, "nickname"), (missing["first_name"], "missing")
+        ]
+        conditions["last_name"] = [(full_swap, "first and last name swapped"), (moved, MOVED_NOTE), (missing["last_name"], "missing")]
         conditions["email"] = [(similarity.shared_mailbox, "shared mailbox: weak evidence"), (missing["email"], "missing")]
         # Rows that are not fields: evidence that only shows in a combination of fields.
         conditions["different_person"] = [(similarity.different_person, "first name and a personal email or the last name both differ: a different person")]
@@ -105,6 +109,8 @@ class _Explainer:
 
 
 _EXTRA_ROWS: tuple[str, ...] = ("different_person", "contact_conflict", "name_only")
+# Says "swapped" so the review's reason flags (review/reasons.py) count it as swapped names.
+MOVED_NOTE = "one name swapped into the other's place, the other differs"
 
 
 def _rounded(values: np.ndarray, digits: int) -> list[float | None]:
