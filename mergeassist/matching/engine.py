@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from . import normalise as n
-from .blocking import candidate_pairs
+from .blocking import MISSING, candidate_pairs, pairs_within_blocks
 from .clusters import Cluster, build_clusters
 from .columns import Columns, FieldValues, fields_of_records, normalise_columns, patch_columns
 from mergeassist.crm.ids import id_sort_key  # plain Python, no Django: see _id_order
@@ -343,6 +343,59 @@ def score_candidates(columns: Columns, rows_a: np.ndarray, rows_b: np.ndarray, r
     return scores
 
 
+# Clusters up to this size have every pair of members scored; bigger ones are chains through
+# shared switchboards and mailboxes, where pairing everyone would cost O(n²) for few matches.
+MAX_COMPLETED_CLUSTER = 12
+
+
+def _components(size: int, rows_a: np.ndarray, rows_b: np.ndarray) -> np.ndarray:
+    """For each row, the smallest row it is connected to through the edges (itself if none):
+    label propagation with pointer jumping, all numpy."""
+    labels = np.arange(size, dtype=np.int64)
+    if rows_a.size == 0:
+        return labels
+    while True:
+        smaller = np.minimum(labels[rows_a], labels[rows_b])
+        updated = labels.copy()
+        np.minimum.at(updated, rows_a, smaller)
+        np.minimum.at(updated, rows_b, smaller)
+        updated = updated[updated]
+        if np.array_equal(updated, labels):
+            return labels
+        labels = updated
+
+
+def cluster_pairs(size: int, rows_a: np.ndarray, rows_b: np.ndarray, scores: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """(rows_a, rows_b), rows_a < rows_b, of the pairs inside a cluster of matches that blocking
+    did not bring together, for clusters of up to MAX_COMPLETED_CLUSTER records.
+
+    A cluster's other members are evidence blocking cannot use: when A matches B and B matches
+    C, the pair A-C is worth scoring even if A and C share no key (FEBRL2: a surname replaced in
+    one copy and the house number in another). Each such pair is scored on its own evidence like
+    any other; the cluster only chooses which pairs to look at, so clusters do not change.
+    `rows_a`/`rows_b` are every candidate pair, as blocking gives them (sorted by row_a, row_b).
+    """
+    matched = np.round(scores.astype(np.float64), 1) >= threshold
+    labels = _components(size, rows_a[matched], rows_b[matched])
+    rows = np.arange(size, dtype=np.int64)
+    keys = np.where(np.bincount(labels, minlength=size)[labels] > 1, labels, MISSING)
+    # window=0: a cluster bigger than the cap pairs nothing.
+    found, _ = pairs_within_blocks(keys, rows, rows, size, MAX_COMPLETED_CLUSTER, window=0)
+    found = np.sort(found)
+    known = rows_a.astype(np.int64) * size + rows_b
+    position = np.minimum(np.searchsorted(known, found), max(known.size - 1, 0))
+    new = found if known.size == 0 else found[known[position] != found]
+    return new // size, new % size
+
+
+def _with_pairs(rows_a: np.ndarray, rows_b: np.ndarray, scores: np.ndarray, more_a: np.ndarray, more_b: np.ndarray, more_scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The candidate arrays with more pairs merged in, still sorted by (row_a, row_b)."""
+    if more_a.size == 0:
+        return rows_a, rows_b, scores
+    at = np.searchsorted(_pair_codes(rows_a, rows_b), _pair_codes(more_a, more_b))
+    return np.insert(rows_a, at, more_a), np.insert(rows_b, at, more_b), np.insert(scores, at, more_scores)
+
+
 def find_duplicates(records: Sequence[Any], config: MatchConfig | None = None, *, big_run: bool = False) -> MatchResult:
     """Pairs of records that look like one customer, scored and explained, and their clusters.
 
@@ -436,6 +489,10 @@ def run_full(ids: Sequence[str], fields: FieldValues, config: MatchConfig, *, bi
 
         mark = time.perf_counter()
         scores = score_candidates(columns, rows_a, rows_b, config.rules)
+        more_a, more_b = cluster_pairs(columns.size, rows_a, rows_b, scores, config.threshold)
+        more_scores = score_candidates(columns, more_a, more_b, config.rules)
+        blocking.pairs_by_key["cluster"] = int(more_a.size)
+        rows_a, rows_b, scores = _with_pairs(rows_a, rows_b, scores, more_a, more_b, more_scores)
         timings["scoring_s"] = time.perf_counter() - mark
         _release_freed_memory(big_run)
         result = _finish(ids, columns, rows_a, rows_b, scores, blocking, config, timings, started, len(ids))
@@ -486,10 +543,36 @@ def run_incremental(
         todo = np.flatnonzero(rescore)
         if todo.size:
             scores[todo] = score_candidates(columns, rows_a[todo], rows_b[todo], config.rules)
+        # The pairs a full run would add from its clusters: the same clusters, so the same pairs;
+        # their scores are kept where the last run scored them and neither record changed.
+        more_a, more_b = cluster_pairs(len(ids), rows_a, rows_b, scores, config.threshold)
+        more_scores, rescored = _known_scores(state, more_a, more_b, changed, columns, config)
+        blocking.pairs_by_key["cluster"] = int(more_a.size)
+        rows_a, rows_b, scores = _with_pairs(rows_a, rows_b, scores, more_a, more_b, more_scores)
+        codes = _pair_codes(rows_a, rows_b)
         timings["scoring_s"] = time.perf_counter() - mark
         result = _finish(ids, columns, rows_a, rows_b, scores, blocking, config, timings, started, live_count)
-        result.stats["rescored_pairs"] = int(todo.size)
+        result.stats["rescored_pairs"] = int(todo.size) + rescored
         return result, RunState(columns, codes, scores)
+
+
+def _known_scores(
+    state: RunState, rows_a: np.ndarray, rows_b: np.ndarray, changed: np.ndarray, columns: Columns, config: MatchConfig
+) -> tuple[np.ndarray, int]:
+    """Scores of these pairs: the state's where it has the pair and neither row changed, else
+    scored now. Returns the scores and how many were scored."""
+    codes = _pair_codes(rows_a, rows_b)
+    scores = np.empty(codes.size, dtype=np.float32)
+    if state.candidates.size and codes.size:
+        position = np.minimum(np.searchsorted(state.candidates, codes), state.candidates.size - 1)
+        known = (state.candidates[position] == codes) & ~changed[rows_a] & ~changed[rows_b]
+        scores[known] = state.scores[position[known]]
+    else:
+        known = np.zeros(codes.size, dtype=bool)
+    todo = np.flatnonzero(~known)
+    if todo.size:
+        scores[todo] = score_candidates(columns, rows_a[todo], rows_b[todo], config.rules)
+    return scores, int(todo.size)
 
 
 def _finish(

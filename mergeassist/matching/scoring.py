@@ -375,6 +375,16 @@ def _house_anagrams(columns: Columns) -> np.ndarray:
     return anagram
 
 
+def _numbers_only(columns: Columns) -> np.ndarray:
+    """Per street vocab entry: True when it has no word but numbers ("1", "12 3")."""
+    numbers_only = columns.cache.get("street_numbers_only")
+    if numbers_only is None:
+        numbers_only = columns.cache["street_numbers_only"] = np.array(
+            [bool(value) and all(word[:1].isdigit() for word in value.split(" ")) for value in columns.street.vocab.tolist()], dtype=bool
+        )
+    return numbers_only
+
+
 def _address_similarity(columns: Columns, rows_a: np.ndarray, rows_b: np.ndarray) -> np.ndarray:
     """Token-set ratio of the street lines (a missing second line costs nothing), or the ratio
     with spaces removed when a slip split or joined words ("garrards treet").
@@ -396,6 +406,11 @@ def _address_similarity(columns: Columns, rows_a: np.ndarray, rows_b: np.ndarray
     todo = np.flatnonzero(present & (codes_a != codes_b) & (~other_house | slip))
     if todo.size:
         scores = _cpdist_codes(street.vocab, codes_a[todo], street.vocab, codes_b[todo], fuzz.token_set_ratio) / 100.0
+        # A line that is only a number ("28": the street left out) is a subset of any line with
+        # that number, which the token-set ratio scores 1; but nothing says the street is the
+        # same: no street to compare, as if missing.
+        numbers_only = _numbers_only(columns)
+        scores[numbers_only[codes_a[todo]] | numbers_only[codes_b[todo]]] = np.nan
         unsure = np.flatnonzero((scores < 0.9) & (scores >= 0.3))
         if unsure.size:
             joined = columns.cache.get("street_joined")

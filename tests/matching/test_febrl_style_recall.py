@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
-from mergeassist.matching import Record, find_duplicates
+from mergeassist.matching import Record, engine, find_duplicates
 
 DYLAN = Record(id="1", name_first="Dylan", name_last="Fondum", address1="51 Clancy Street", address2="Rosemount",
                city="Cowell", state="vic", zip="2066")
@@ -71,3 +72,64 @@ def test_it_explains_a_moved_name() -> None:
     assert by_field["first_name"]["value_b"] == "zali" and by_field["first_name"]["points"] < 0
     assert "other's place" in by_field["first_name"]["note"] and "other's place" in by_field["last_name"]["note"]
     assert by_field["different_person"]["points"] == 0
+
+
+def test_it_scores_a_pair_blocking_missed_when_both_sit_in_one_cluster(monkeypatch) -> None:
+    a = DYLAN
+    b = replace(DYLAN, id="2", address1="51 Clancy Stret")
+    c = replace(DYLAN, id="3", city="Cowel", zip="2606")
+    real = engine.candidate_pairs
+
+    def without_a_and_c(*args, **kwargs):
+        rows_a, rows_b, stats = real(*args, **kwargs)
+        keep = ~((rows_a == 0) & (rows_b == 2))
+        return rows_a[keep], rows_b[keep], stats
+
+    monkeypatch.setattr(engine, "candidate_pairs", without_a_and_c)
+    result = find_duplicates([a, b, c])
+    assert result.stats["candidate_pairs_by_key"]["cluster"] == 1
+    assert {pair.pair_key for pair in result.pairs if pair.is_match} == {("1", "2"), ("1", "3"), ("2", "3")}
+
+
+def test_a_cluster_pair_is_scored_on_its_own_evidence() -> None:
+    # 0~1 and 1~2 match; 0-2 was no candidate. It is scored, and a weak score stays no match.
+    rows_a, rows_b = np.array([0, 1]), np.array([1, 2])
+    more_a, more_b = engine.cluster_pairs(4, rows_a, rows_b, np.array([90.0, 80.0], dtype=np.float32), 60.0)
+    assert (more_a.tolist(), more_b.tolist()) == ([0], [2])
+    # A known candidate is not added twice, and a pair below the threshold joins nothing.
+    more_a, _ = engine.cluster_pairs(4, np.array([0, 0, 1]), np.array([1, 2, 2]), np.array([90.0, 10.0, 80.0], dtype=np.float32), 60.0)
+    assert more_a.size == 0
+    more_a, _ = engine.cluster_pairs(4, rows_a, rows_b, np.array([90.0, 59.0], dtype=np.float32), 60.0)
+    assert more_a.size == 0
+
+
+def test_a_big_cluster_is_not_completed() -> None:
+    size = engine.MAX_COMPLETED_CLUSTER + 1
+    chain_a, chain_b = np.arange(size - 1), np.arange(1, size)  # one chain of matches through everyone
+    more_a, _ = engine.cluster_pairs(size, chain_a, chain_b, np.full(size - 1, 99.0, dtype=np.float32), 60.0)
+    assert more_a.size == 0
+    more_a, _ = engine.cluster_pairs(size - 1, chain_a[:-1], chain_b[:-1], np.full(size - 2, 99.0, dtype=np.float32), 60.0)
+    assert more_a.size == (size - 1) * (size - 2) // 2 - (size - 2)
+
+
+def test_a_line_with_only_a_house_number_is_no_street_to_compare() -> None:
+    # "1" is a subset of "1 Lahey Place"; it must not count as the same address.
+    a = Record(id="1", name_first="Jason", name_last="Ryan", address1="1", city="Broken Hill", zip="6026", state="qld")
+    b = Record(id="2", name_first="Tony", name_last="Ryan", address1="1 Lahey Place", address2="Blues Hills", city="Vermont",
+               zip="3996", state="nsw")
+    assert not is_matched(a, b)
+    by_field = explanation_of(a, replace(b, name_first="Jason", city="Broken Hill", zip="6026", state="qld"))
+    assert by_field["address"]["similarity"] is None and by_field["address"]["points"] == 0
+
+
+def test_it_brings_together_a_replaced_given_name_and_a_misspelt_surname() -> None:
+    # No key but the phonetic surname and the ZIP is shared: the given name replaced, the surname
+    # misspelt, no house number, the street written without a space.
+    a = Record(id="1", name_first="Sylvie", name_last="Morrison", address1="Aurora Close", city="Annandale", zip="2203", state="sa")
+    b = Record(id="2", name_first="Connor", name_last="Morrson", address1="Auroraclose", address2="Baybreeze", city="Anandale",
+               zip="2203", state="sa")
+    # Strangers between them in name order, so that the sorted-name window does not reach.
+    fillers = [Record(id=str(10 + k), name_first="Zed", name_last=f"Morrisa{chr(97 + k)}", city="Perth", zip="6000") for k in range(8)]
+    result = find_duplicates([a, b, *fillers])
+    assert result.stats["candidate_pairs_by_key"]["phonetic-surname+zip"] >= 1
+    assert ("1", "2") in {pair.pair_key for pair in result.pairs}
