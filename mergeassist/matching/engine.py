@@ -34,9 +34,18 @@ class _Explainer:
     `explain` is the same for one pair.
     """
 
-    def __init__(self, columns: Columns, rules: dict[str, FieldRule]) -> None:
+    def __init__(self, columns: Columns, rules: dict[str, FieldRule], vouched: np.ndarray | None = None) -> None:
         self.columns = columns
         self.rules = rules
+        # Sorted codes `low_row * size + high_row` of the pairs the cluster vouches for.
+        self.vouched = np.empty(0, dtype=np.int64) if vouched is None else vouched
+
+    def _vouched(self, rows_a: np.ndarray, rows_b: np.ndarray) -> np.ndarray:
+        if self.vouched.size == 0:
+            return np.zeros(rows_a.size, dtype=bool)
+        codes = np.minimum(rows_a, rows_b) * self.columns.size + np.maximum(rows_a, rows_b)
+        position = np.minimum(np.searchsorted(self.vouched, codes), self.vouched.size - 1)
+        return self.vouched[position] == codes
 
     def explain(self, row_a: int, row_b: int) -> list[dict[str, Any]]:
         return self.explain_rows(np.array([row_a], dtype=np.int64), np.array([row_b], dtype=np.int64))[0]
@@ -47,7 +56,7 @@ class _Explainer:
 
         One call of the scoring code for all pairs; rounding is done once per distinct value and
         notes are looked up by a code of their conditions, so the per-pair cost is a gather."""
-        similarity = compare_pairs(self.columns, rows_a, rows_b, self.rules)
+        similarity = compare_pairs(self.columns, rows_a, rows_b, self.rules, self._vouched(rows_a, rows_b))
         points = field_points(similarity, self.rules)
         values = _field_values_of_rows(self.columns, rows_a, rows_b, similarity.names_swapped)
         missing = {name: np.isnan(similarity.by_field[name]) for name in FIELD_ORDER}
@@ -66,6 +75,7 @@ class _Explainer:
         conditions["different_person"] = [(similarity.different_person, "first name and a personal email or the last name both differ: a different person")]
         conditions["contact_conflict"] = [(similarity.contact_conflict, "email, phone and address: two or more differ, none agrees")]
         conditions["name_only"] = [(points["name_only"] < 0, "nothing but the name agrees")]
+        conditions["cluster"] = [(similarity.vouched, VOUCHED_NOTE)]
         table: dict[str, tuple[list, list, list]] = {}
         nothing = [None] * rows_a.size
         for name in (*FIELD_ORDER, *_EXTRA_ROWS):
@@ -108,7 +118,8 @@ class _Explainer:
         return ["; ".join(filter(None, row)) for row in zip(*parts)]
 
 
-_EXTRA_ROWS: tuple[str, ...] = ("different_person", "contact_conflict", "name_only")
+_EXTRA_ROWS: tuple[str, ...] = ("different_person", "contact_conflict", "name_only", "cluster")
+VOUCHED_NOTE = "both match one third record strongly; neither has an email or phone"
 # Says "swapped" so the review's reason flags (review/reasons.py) count it as swapped names.
 MOVED_NOTE = "one name swapped into the other's place, the other differs"
 
@@ -310,8 +321,10 @@ def _usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def _score_chunk(columns: Columns, rows_a: np.ndarray, rows_b: np.ndarray, rules: dict[str, FieldRule]) -> np.ndarray:
-    similarity: PairSimilarities = compare_pairs(columns, rows_a, rows_b, rules)
+def _score_chunk(
+    columns: Columns, rows_a: np.ndarray, rows_b: np.ndarray, rules: dict[str, FieldRule], vouched: np.ndarray | None = None
+) -> np.ndarray:
+    similarity: PairSimilarities = compare_pairs(columns, rows_a, rows_b, rules, vouched)
     total = np.zeros(rows_a.size, dtype=np.float32)
     for value in field_points(similarity, rules).values():
         total += value
@@ -386,6 +399,51 @@ def cluster_pairs(size: int, rows_a: np.ndarray, rows_b: np.ndarray, scores: np.
     position = np.minimum(np.searchsorted(known, found), max(known.size - 1, 0))
     new = found if known.size == 0 else found[known[position] != found]
     return new // size, new % size
+
+
+# A third record vouches for a pair when it matches both at least this well.
+VOUCH_AT = 80.0
+
+
+def cluster_vouched(columns: Columns, rows_a: np.ndarray, rows_b: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Which candidate pairs the cluster vouches for: both records match one third record at
+    VOUCH_AT or more (by the pairs' own scores), and neither record has an email or a phone.
+
+    FEBRL-style records (no contact details) replace a name in one copy and mistype the address
+    in another; each copy matches the original, but two copies share too little. The cluster's
+    other member says what the pair cannot. Records with contact details are left out: there a
+    bridge between two people is a family or an office (a shared landline, info@), and two
+    copies of one customer keep an email or phone that agrees. Third records with more than
+    MAX_COMPLETED_CLUSTER strong matches vouch for nobody (a hub, not a customer).
+    """
+    size = columns.size
+    vouched = np.zeros(rows_a.size, dtype=bool)
+    no_contact = (columns.email.codes == 0) & (columns.phone.codes == 0)
+    strong = np.flatnonzero((np.round(scores.astype(np.float64), 1) >= VOUCH_AT) & no_contact[rows_a] & no_contact[rows_b])
+    if strong.size < 2:
+        return vouched
+    # Both directions of each strong edge, keyed by the middle record: pairs within one key are
+    # the two ends of a path A - B - C.
+    middle = np.r_[rows_a[strong], rows_b[strong]].astype(np.int64)
+    ends = np.r_[rows_b[strong], rows_a[strong]].astype(np.int64)
+    paths, _ = pairs_within_blocks(middle, ends, ends, size, MAX_COMPLETED_CLUSTER, window=0)
+    if paths.size == 0:
+        return vouched
+    paths = np.sort(paths)
+    codes = rows_a.astype(np.int64) * size + rows_b
+    position = np.minimum(np.searchsorted(paths, codes), paths.size - 1)
+    return (paths[position] == codes) & no_contact[rows_a] & no_contact[rows_b]
+
+
+def _vouch(columns: Columns, rows_a: np.ndarray, rows_b: np.ndarray, scores: np.ndarray, rules: dict[str, FieldRule]) -> tuple[np.ndarray, np.ndarray]:
+    """The scores with the cluster's points added where it vouches, and the vouched pairs' codes."""
+    vouched = np.flatnonzero(cluster_vouched(columns, rows_a, rows_b, scores))
+    if vouched.size == 0:
+        return scores, np.empty(0, dtype=np.int64)
+    final = scores.copy()
+    picked_a, picked_b = rows_a[vouched], rows_b[vouched]
+    final[vouched] = _score_chunk(columns, picked_a, picked_b, rules, np.ones(vouched.size, dtype=bool))
+    return final, np.sort(picked_a.astype(np.int64) * columns.size + picked_b)
 
 
 def _with_pairs(rows_a: np.ndarray, rows_b: np.ndarray, scores: np.ndarray, more_a: np.ndarray, more_b: np.ndarray, more_scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -493,9 +551,11 @@ def run_full(ids: Sequence[str], fields: FieldValues, config: MatchConfig, *, bi
         more_scores = score_candidates(columns, more_a, more_b, config.rules)
         blocking.pairs_by_key["cluster"] = int(more_a.size)
         rows_a, rows_b, scores = _with_pairs(rows_a, rows_b, scores, more_a, more_b, more_scores)
+        final, vouched = _vouch(columns, rows_a, rows_b, scores, config.rules)
         timings["scoring_s"] = time.perf_counter() - mark
         _release_freed_memory(big_run)
-        result = _finish(ids, columns, rows_a, rows_b, scores, blocking, config, timings, started, len(ids))
+        result = _finish(ids, columns, rows_a, rows_b, final, blocking, config, timings, started, len(ids), vouched)
+        # The pairs' own scores: the cluster's points depend on other records and are worked out again.
         state = RunState(columns, _pair_codes(rows_a, rows_b), scores)
         return result, state
 
@@ -550,8 +610,9 @@ def run_incremental(
         blocking.pairs_by_key["cluster"] = int(more_a.size)
         rows_a, rows_b, scores = _with_pairs(rows_a, rows_b, scores, more_a, more_b, more_scores)
         codes = _pair_codes(rows_a, rows_b)
+        final, vouched = _vouch(columns, rows_a, rows_b, scores, config.rules)
         timings["scoring_s"] = time.perf_counter() - mark
-        result = _finish(ids, columns, rows_a, rows_b, scores, blocking, config, timings, started, live_count)
+        result = _finish(ids, columns, rows_a, rows_b, final, blocking, config, timings, started, live_count, vouched)
         result.stats["rescored_pairs"] = int(todo.size) + rescored
         return result, RunState(columns, codes, scores)
 
@@ -577,13 +638,13 @@ def _known_scores(
 
 def _finish(
     ids: list[str], columns: Columns, rows_a: np.ndarray, rows_b: np.ndarray, scores: np.ndarray, blocking: Any,
-    config: MatchConfig, timings: dict[str, float], started: float, records: int,
+    config: MatchConfig, timings: dict[str, float], started: float, records: int, vouched: np.ndarray,
 ) -> MatchResult:
     mark = time.perf_counter()
     reported = np.flatnonzero(scores >= config.report_floor)
     reported = reported[np.argsort(-scores[reported], kind="stable")]
     ranks = _id_order(ids)
-    explainer = _Explainer(columns, config.rules)
+    explainer = _Explainer(columns, config.rules, vouched)
     firsts, seconds = rows_a[reported], rows_b[reported]
     swap = ranks[firsts] > ranks[seconds]
     firsts, seconds = np.where(swap, seconds, firsts), np.where(swap, firsts, seconds)

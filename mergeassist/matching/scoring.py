@@ -59,6 +59,7 @@ class PairSimilarities:
     name_moved: np.ndarray  # bool: crosswise because one name sits in the other's place (see compare_pairs)
     nickname: np.ndarray  # bool: first names matched only through the nickname table
     shared_mailbox: np.ndarray  # bool: an email on either side is a role address
+    vouched: np.ndarray  # bool: the cluster vouches for the pair (engine.cluster_vouched)
 
 
 def _unique_pairs(codes_a: np.ndarray, codes_b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -180,6 +181,7 @@ def field_points(similarity: PairSimilarities, rules: dict[str, FieldRule]) -> d
     points["contact_conflict"] = np.where(similarity.contact_conflict, -rules["contact_conflict"].weight, 0.0).astype(np.float32)
     name_only = _name_only(similarity.by_field, points, similarity.has_contact)
     points["name_only"] = np.where(name_only, -rules["name_only"].weight, 0.0).astype(np.float32)
+    points["cluster"] = np.where(similarity.vouched, rules["cluster"].weight, 0.0).astype(np.float32)
     return points
 
 
@@ -262,7 +264,11 @@ def _different_person(
     return np.where(moved, moved_rules, straight_rules)
 
 
-def compare_pairs(columns: Columns, rows_a: np.ndarray, rows_b: np.ndarray, rules: dict[str, FieldRule]) -> PairSimilarities:
+def compare_pairs(
+    columns: Columns, rows_a: np.ndarray, rows_b: np.ndarray, rules: dict[str, FieldRule], vouched: np.ndarray | None = None
+) -> PairSimilarities:
+    """Every field's similarity and the combined-evidence flags of the pairs (rows_a[k], rows_b[k]).
+    `vouched` marks the pairs the cluster vouches for (decided by the engine, after scoring)."""
     first_straight, nickname_straight = _first_name_similarity(columns, columns.first, rows_a, columns.first, rows_b)
     last_straight = _last_name_similarity(columns.last, rows_a, columns.last, rows_b)
 
@@ -319,6 +325,7 @@ def compare_pairs(columns: Columns, rows_a: np.ndarray, rows_b: np.ndarray, rule
         name_moved=moved,
         nickname=nickname,
         shared_mailbox=shared_mailbox,
+        vouched=np.zeros(rows_a.size, dtype=bool) if vouched is None else np.asarray(vouched, dtype=bool),
     )
 
 

@@ -133,3 +133,49 @@ def test_it_brings_together_a_replaced_given_name_and_a_misspelt_surname() -> No
     result = find_duplicates([a, b, *fillers])
     assert result.stats["candidate_pairs_by_key"]["phonetic-surname+zip"] >= 1
     assert ("1", "2") in {pair.pair_key for pair in result.pairs}
+
+
+CAITLIN = Record(id="1", name_first="Caitlin", name_last="Goode", address1="72 Yuranigh Court", address2="Gummy Gully",
+                 city="Maryborough", state="nsw", zip="5048")
+# Two copies of CAITLIN: one with the given name and the street mistyped and another house number, one
+# with the surname replaced and typos in the street and suburb. Each matches CAITLIN; alone they
+# share too little.
+FIRST_COPY = replace(CAITLIN, id="2", name_first="Caitli", address1="29 Yuranighcourt")
+SECOND_COPY = replace(CAITLIN, id="3", name_last="Eyre", address1="72 Yuranig h Court", address2="Gummy G ully", city="Marybroough")
+
+
+def test_the_cluster_vouches_for_two_copies_of_one_record() -> None:
+    alone = find_duplicates([FIRST_COPY, SECOND_COPY])
+    assert not any(pair.is_match for pair in alone.pairs)
+    result = find_duplicates([CAITLIN, FIRST_COPY, SECOND_COPY])
+    scores = {pair.pair_key: pair for pair in result.pairs}
+    assert scores[("1", "2")].score >= engine.VOUCH_AT and scores[("1", "3")].score >= engine.VOUCH_AT
+    pair = scores[("2", "3")]
+    assert pair.is_match
+    by_field = {row["field"]: row for row in pair.explanation}
+    assert by_field["cluster"]["points"] == by_field["cluster"]["weight"] > 0
+    assert by_field["cluster"]["note"] == engine.VOUCHED_NOTE
+    assert pytest.approx(min(100.0, sum(row["points"] for row in pair.explanation)), abs=0.2) == pair.score
+    # The pairs with the original get no points from the cluster: nobody else matches both.
+    assert all(row["points"] == 0 for row in scores[("1", "2")].explanation if row["field"] == "cluster")
+
+
+CLUSTER_LOOK_ALIKES = [
+    ("the two have phones", replace(FIRST_COPY, phone="0412 345 678"), replace(SECOND_COPY, phone="0498 765 432")),
+    ("one has an email", FIRST_COPY, replace(SECOND_COPY, email="c.eyre@bigpond.com")),
+]
+
+
+@pytest.mark.parametrize(("kind", "a", "c"), CLUSTER_LOOK_ALIKES, ids=[row[0] for row in CLUSTER_LOOK_ALIKES])
+def test_the_cluster_does_not_vouch_for_records_with_contact_details(kind: str, a: Record, c: Record) -> None:
+    result = find_duplicates([CAITLIN, a, c])
+    assert ("2", "3") not in {pair.pair_key for pair in result.pairs if pair.is_match}, kind
+
+
+def test_a_weak_bridge_vouches_for_nobody() -> None:
+    # The original matches the second copy, but below VOUCH_AT.
+    weak_original = replace(CAITLIN, address2=None, city="Bundaberg")
+    result = find_duplicates([weak_original, FIRST_COPY, SECOND_COPY])
+    scores = {pair.pair_key: pair.score for pair in result.pairs}
+    assert scores[("1", "2")] >= engine.VOUCH_AT and 60 <= scores[("1", "3")] < engine.VOUCH_AT
+    assert ("2", "3") not in {pair.pair_key for pair in result.pairs if pair.is_match}
