@@ -252,6 +252,11 @@ def candidate_pairs(columns: Columns, max_block_size: int, window: int, live_rec
             ("street-word+zip", lambda: _combine(street_word(), zip_code), name_order, name_cap),
             ("street-word+city", lambda: _combine(street_word(), city), name_order, name_cap),
             ("initials+zip", lambda: _combine(initial_first, initial_last, zip_code), name_order, name_cap),
+            # A given name replaced and a surname misspelt (or the reverse), with a typo in the
+            # ZIP, the street or the suburb (see docs/matching.md, "Recall on FEBRL-style misses").
+            ("phonetic-surname+zip", lambda: _combine(phonetic_last, zip_code), first_rank, name_cap),
+            ("phonetic-surname+house", lambda: _combine(phonetic_last, house), first_rank, name_cap),
+            ("phonetic-first+city", lambda: _combine(phonetic_first, city), last_rank, name_cap),
         ]
     def single_key(name: str, make_keys: Callable[[], np.ndarray], order: np.ndarray, cap: int) -> tuple[str, list[np.ndarray], int]:
         found, windowed = pairs_within_blocks(make_keys(), rows, order, size, cap, window if cap == max_block_size else name_window)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from . import normalise as n
-from .blocking import candidate_pairs
+from .blocking import MISSING, candidate_pairs, pairs_within_blocks
 from .clusters import Cluster, build_clusters
 from .columns import Columns, FieldValues, fields_of_records, normalise_columns, patch_columns
 from mergeassist.crm.ids import id_sort_key  # plain Python, no Django: see _id_order
@@ -34,9 +34,18 @@ class _Explainer:
     `explain` is the same for one pair.
     """
 
-    def __init__(self, columns: Columns, rules: dict[str, FieldRule]) -> None:
+    def __init__(self, columns: Columns, rules: dict[str, FieldRule], vouched: np.ndarray | None = None) -> None:
         self.columns = columns
         self.rules = rules
+        # Sorted codes `low_row * size + high_row` of the pairs the cluster vouches for.
+        self.vouched = np.empty(0, dtype=np.int64) if vouched is None else vouched
+
+    def _vouched(self, rows_a: np.ndarray, rows_b: np.ndarray) -> np.ndarray:
+        if self.vouched.size == 0:
+            return np.zeros(rows_a.size, dtype=bool)
+        codes = np.minimum(rows_a, rows_b) * self.columns.size + np.maximum(rows_a, rows_b)
+        position = np.minimum(np.searchsorted(self.vouched, codes), self.vouched.size - 1)
+        return self.vouched[position] == codes
 
     def explain(self, row_a: int, row_b: int) -> list[dict[str, Any]]:
         return self.explain_rows(np.array([row_a], dtype=np.int64), np.array([row_b], dtype=np.int64))[0]
@@ -47,7 +56,7 @@ class _Explainer:
 
         One call of the scoring code for all pairs; rounding is done once per distinct value and
         notes are looked up by a code of their conditions, so the per-pair cost is a gather."""
-        similarity = compare_pairs(self.columns, rows_a, rows_b, self.rules)
+        similarity = compare_pairs(self.columns, rows_a, rows_b, self.rules, self._vouched(rows_a, rows_b))
         points = field_points(similarity, self.rules)
         values = _field_values_of_rows(self.columns, rows_a, rows_b, similarity.names_swapped)
         missing = {name: np.isnan(similarity.by_field[name]) for name in FIELD_ORDER}
@@ -55,13 +64,18 @@ class _Explainer:
         conditions: dict[str, list[tuple[np.ndarray, str]]] = {
             name: [(missing[name], "missing")] for name in FIELD_ORDER
         }
-        conditions["first_name"] = [(swapped, "first and last name swapped"), (similarity.nickname, "nickname"), (missing["first_name"], "missing")]
-        conditions["last_name"] = [(swapped, "first and last name swapped"), (missing["last_name"], "missing")]
+        moved = similarity.name_moved
+        full_swap = swapped & ~moved
+        conditions["first_name"] = [
+            (full_swap, "first and last name swapped"), (moved, MOVED_NOTE), (similarity.nickname, "nickname"), (missing["first_name"], "missing")
+        ]
+        conditions["last_name"] = [(full_swap, "first and last name swapped"), (moved, MOVED_NOTE), (missing["last_name"], "missing")]
         conditions["email"] = [(similarity.shared_mailbox, "shared mailbox: weak evidence"), (missing["email"], "missing")]
         # Rows that are not fields: evidence that only shows in a combination of fields.
         conditions["different_person"] = [(similarity.different_person, "first name and a personal email or the last name both differ: a different person")]
         conditions["contact_conflict"] = [(similarity.contact_conflict, "email, phone and address: two or more differ, none agrees")]
         conditions["name_only"] = [(points["name_only"] < 0, "nothing but the name agrees")]
+        conditions["cluster"] = [(similarity.vouched, VOUCHED_NOTE)]
         table: dict[str, tuple[list, list, list]] = {}
         nothing = [None] * rows_a.size
         for name in (*FIELD_ORDER, *_EXTRA_ROWS):
@@ -104,7 +118,10 @@ class _Explainer:
         return ["; ".join(filter(None, row)) for row in zip(*parts)]
 
 
-_EXTRA_ROWS: tuple[str, ...] = ("different_person", "contact_conflict", "name_only")
+_EXTRA_ROWS: tuple[str, ...] = ("different_person", "contact_conflict", "name_only", "cluster")
+VOUCHED_NOTE = "both match one third record strongly; neither has an email or phone"
+# Says "swapped" so the review's reason flags (review/reasons.py) count it as swapped names.
+MOVED_NOTE = "one name swapped into the other's place, the other differs"
 
 
 def _rounded(values: np.ndarray, digits: int) -> list[float | None]:
@@ -304,8 +321,10 @@ def _usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def _score_chunk(columns: Columns, rows_a: np.ndarray, rows_b: np.ndarray, rules: dict[str, FieldRule]) -> np.ndarray:
-    similarity: PairSimilarities = compare_pairs(columns, rows_a, rows_b, rules)
+def _score_chunk(
+    columns: Columns, rows_a: np.ndarray, rows_b: np.ndarray, rules: dict[str, FieldRule], vouched: np.ndarray | None = None
+) -> np.ndarray:
+    similarity: PairSimilarities = compare_pairs(columns, rows_a, rows_b, rules, vouched)
     total = np.zeros(rows_a.size, dtype=np.float32)
     for value in field_points(similarity, rules).values():
         total += value
@@ -335,6 +354,104 @@ def score_candidates(columns: Columns, rows_a: np.ndarray, rows_b: np.ndarray, r
         with ThreadPoolExecutor(threads) as pool:
             list(pool.map(score, starts))
     return scores
+
+
+# Clusters up to this size have every pair of members scored; bigger ones are chains through
+# shared switchboards and mailboxes, where pairing everyone would cost O(n²) for few matches.
+MAX_COMPLETED_CLUSTER = 12
+
+
+def _components(size: int, rows_a: np.ndarray, rows_b: np.ndarray) -> np.ndarray:
+    """For each row, the smallest row it is connected to through the edges (itself if none):
+    label propagation with pointer jumping, all numpy."""
+    labels = np.arange(size, dtype=np.int64)
+    if rows_a.size == 0:
+        return labels
+    while True:
+        smaller = np.minimum(labels[rows_a], labels[rows_b])
+        updated = labels.copy()
+        np.minimum.at(updated, rows_a, smaller)
+        np.minimum.at(updated, rows_b, smaller)
+        updated = updated[updated]
+        if np.array_equal(updated, labels):
+            return labels
+        labels = updated
+
+
+def cluster_pairs(size: int, rows_a: np.ndarray, rows_b: np.ndarray, scores: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """(rows_a, rows_b), rows_a < rows_b, of the pairs inside a cluster of matches that blocking
+    did not bring together, for clusters of up to MAX_COMPLETED_CLUSTER records.
+
+    A cluster's other members are evidence blocking cannot use: when A matches B and B matches
+    C, the pair A-C is worth scoring even if A and C share no key (FEBRL2: a surname replaced in
+    one copy and the house number in another). Each such pair is scored on its own evidence like
+    any other; the cluster only chooses which pairs to look at, so clusters do not change.
+    `rows_a`/`rows_b` are every candidate pair, as blocking gives them (sorted by row_a, row_b).
+    """
+    matched = np.round(scores.astype(np.float64), 1) >= threshold
+    labels = _components(size, rows_a[matched], rows_b[matched])
+    rows = np.arange(size, dtype=np.int64)
+    keys = np.where(np.bincount(labels, minlength=size)[labels] > 1, labels, MISSING)
+    # window=0: a cluster bigger than the cap pairs nothing.
+    found, _ = pairs_within_blocks(keys, rows, rows, size, MAX_COMPLETED_CLUSTER, window=0)
+    found = np.sort(found)
+    known = rows_a.astype(np.int64) * size + rows_b
+    position = np.minimum(np.searchsorted(known, found), max(known.size - 1, 0))
+    new = found if known.size == 0 else found[known[position] != found]
+    return new // size, new % size
+
+
+# A third record vouches for a pair when it matches both at least this well.
+VOUCH_AT = 80.0
+
+
+def cluster_vouched(columns: Columns, rows_a: np.ndarray, rows_b: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Which candidate pairs the cluster vouches for: both records match one third record at
+    VOUCH_AT or more (by the pairs' own scores), and neither record has an email or a phone.
+
+    FEBRL-style records (no contact details) replace a name in one copy and mistype the address
+    in another; each copy matches the original, but two copies share too little. The cluster's
+    other member says what the pair cannot. Records with contact details are left out: there a
+    bridge between two people is a family or an office (a shared landline, info@), and two
+    copies of one customer keep an email or phone that agrees. Third records with more than
+    MAX_COMPLETED_CLUSTER strong matches vouch for nobody (a hub, not a customer).
+    """
+    size = columns.size
+    vouched = np.zeros(rows_a.size, dtype=bool)
+    no_contact = (columns.email.codes == 0) & (columns.phone.codes == 0)
+    strong = np.flatnonzero((np.round(scores.astype(np.float64), 1) >= VOUCH_AT) & no_contact[rows_a] & no_contact[rows_b])
+    if strong.size < 2:
+        return vouched
+    # Both directions of each strong edge, keyed by the middle record: pairs within one key are
+    # the two ends of a path A - B - C.
+    middle = np.r_[rows_a[strong], rows_b[strong]].astype(np.int64)
+    ends = np.r_[rows_b[strong], rows_a[strong]].astype(np.int64)
+    paths, _ = pairs_within_blocks(middle, ends, ends, size, MAX_COMPLETED_CLUSTER, window=0)
+    if paths.size == 0:
+        return vouched
+    paths = np.sort(paths)
+    codes = rows_a.astype(np.int64) * size + rows_b
+    position = np.minimum(np.searchsorted(paths, codes), paths.size - 1)
+    return (paths[position] == codes) & no_contact[rows_a] & no_contact[rows_b]
+
+
+def _vouch(columns: Columns, rows_a: np.ndarray, rows_b: np.ndarray, scores: np.ndarray, rules: dict[str, FieldRule]) -> tuple[np.ndarray, np.ndarray]:
+    """The scores with the cluster's points added where it vouches, and the vouched pairs' codes."""
+    vouched = np.flatnonzero(cluster_vouched(columns, rows_a, rows_b, scores))
+    if vouched.size == 0:
+        return scores, np.empty(0, dtype=np.int64)
+    final = scores.copy()
+    picked_a, picked_b = rows_a[vouched], rows_b[vouched]
+    final[vouched] = _score_chunk(columns, picked_a, picked_b, rules, np.ones(vouched.size, dtype=bool))
+    return final, np.sort(picked_a.astype(np.int64) * columns.size + picked_b)
+
+
+def _with_pairs(rows_a: np.ndarray, rows_b: np.ndarray, scores: np.ndarray, more_a: np.ndarray, more_b: np.ndarray, more_scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The candidate arrays with more pairs merged in, still sorted by (row_a, row_b)."""
+    if more_a.size == 0:
+        return rows_a, rows_b, scores
+    at = np.searchsorted(_pair_codes(rows_a, rows_b), _pair_codes(more_a, more_b))
+    return np.insert(rows_a, at, more_a), np.insert(rows_b, at, more_b), np.insert(scores, at, more_scores)
 
 
 def find_duplicates(records: Sequence[Any], config: MatchConfig | None = None, *, big_run: bool = False) -> MatchResult:
@@ -430,9 +547,15 @@ def run_full(ids: Sequence[str], fields: FieldValues, config: MatchConfig, *, bi
 
         mark = time.perf_counter()
         scores = score_candidates(columns, rows_a, rows_b, config.rules)
+        more_a, more_b = cluster_pairs(columns.size, rows_a, rows_b, scores, config.threshold)
+        more_scores = score_candidates(columns, more_a, more_b, config.rules)
+        blocking.pairs_by_key["cluster"] = int(more_a.size)
+        rows_a, rows_b, scores = _with_pairs(rows_a, rows_b, scores, more_a, more_b, more_scores)
+        final, vouched = _vouch(columns, rows_a, rows_b, scores, config.rules)
         timings["scoring_s"] = time.perf_counter() - mark
         _release_freed_memory(big_run)
-        result = _finish(ids, columns, rows_a, rows_b, scores, blocking, config, timings, started, len(ids))
+        result = _finish(ids, columns, rows_a, rows_b, final, blocking, config, timings, started, len(ids), vouched)
+        # The pairs' own scores: the cluster's points depend on other records and are worked out again.
         state = RunState(columns, _pair_codes(rows_a, rows_b), scores)
         return result, state
 
@@ -480,21 +603,48 @@ def run_incremental(
         todo = np.flatnonzero(rescore)
         if todo.size:
             scores[todo] = score_candidates(columns, rows_a[todo], rows_b[todo], config.rules)
+        # The pairs a full run would add from its clusters: the same clusters, so the same pairs;
+        # their scores are kept where the last run scored them and neither record changed.
+        more_a, more_b = cluster_pairs(len(ids), rows_a, rows_b, scores, config.threshold)
+        more_scores, rescored = _known_scores(state, more_a, more_b, changed, columns, config)
+        blocking.pairs_by_key["cluster"] = int(more_a.size)
+        rows_a, rows_b, scores = _with_pairs(rows_a, rows_b, scores, more_a, more_b, more_scores)
+        codes = _pair_codes(rows_a, rows_b)
+        final, vouched = _vouch(columns, rows_a, rows_b, scores, config.rules)
         timings["scoring_s"] = time.perf_counter() - mark
-        result = _finish(ids, columns, rows_a, rows_b, scores, blocking, config, timings, started, live_count)
-        result.stats["rescored_pairs"] = int(todo.size)
+        result = _finish(ids, columns, rows_a, rows_b, final, blocking, config, timings, started, live_count, vouched)
+        result.stats["rescored_pairs"] = int(todo.size) + rescored
         return result, RunState(columns, codes, scores)
+
+
+def _known_scores(
+    state: RunState, rows_a: np.ndarray, rows_b: np.ndarray, changed: np.ndarray, columns: Columns, config: MatchConfig
+) -> tuple[np.ndarray, int]:
+    """Scores of these pairs: the state's where it has the pair and neither row changed, else
+    scored now. Returns the scores and how many were scored."""
+    codes = _pair_codes(rows_a, rows_b)
+    scores = np.empty(codes.size, dtype=np.float32)
+    if state.candidates.size and codes.size:
+        position = np.minimum(np.searchsorted(state.candidates, codes), state.candidates.size - 1)
+        known = (state.candidates[position] == codes) & ~changed[rows_a] & ~changed[rows_b]
+        scores[known] = state.scores[position[known]]
+    else:
+        known = np.zeros(codes.size, dtype=bool)
+    todo = np.flatnonzero(~known)
+    if todo.size:
+        scores[todo] = score_candidates(columns, rows_a[todo], rows_b[todo], config.rules)
+    return scores, int(todo.size)
 
 
 def _finish(
     ids: list[str], columns: Columns, rows_a: np.ndarray, rows_b: np.ndarray, scores: np.ndarray, blocking: Any,
-    config: MatchConfig, timings: dict[str, float], started: float, records: int,
+    config: MatchConfig, timings: dict[str, float], started: float, records: int, vouched: np.ndarray,
 ) -> MatchResult:
     mark = time.perf_counter()
     reported = np.flatnonzero(scores >= config.report_floor)
     reported = reported[np.argsort(-scores[reported], kind="stable")]
     ranks = _id_order(ids)
-    explainer = _Explainer(columns, config.rules)
+    explainer = _Explainer(columns, config.rules, vouched)
     firsts, seconds = rows_a[reported], rows_b[reported]
     swap = ranks[firsts] > ranks[seconds]
     firsts, seconds = np.where(swap, seconds, firsts), np.where(swap, firsts, seconds)

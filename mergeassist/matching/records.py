@@ -64,6 +64,10 @@ DEFAULT_RULES: dict[str, FieldRule] = {
     # Not a field: the points taken away when only the name agrees. Set so that a full name
     # alone (54 + 66) stays below the threshold. See scoring._name_only.
     "name_only": FieldRule(weight=65.0, neutral=1.0, floor=0.0, penalty_ratio=1.0),
+    # Not a field: the points added when both records, neither with an email or a phone, match
+    # one third record strongly. As much as one agreeing street address, less than
+    # `different_person` takes. See engine.cluster_vouched.
+    "cluster": FieldRule(weight=94.0, neutral=1.0, floor=0.0, penalty_ratio=1.0),
 }
 DEFAULT_WEIGHTS: dict[str, float] = {name: rule.weight for name, rule in DEFAULT_RULES.items()}
 DEFAULT_THRESHOLD = 60.0

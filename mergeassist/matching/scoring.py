@@ -40,6 +40,10 @@ TOWN_FIELDS: frozenset[str] = frozenset({"city", "zip"})
 CLEARLY_DIFFERENT_NAME = 0.75
 NOT_A_TYPO = 0.85
 SWAP_FITS = 0.75
+# One name written in the other's place and the other replaced ("Dylan Fondum" / "Fondum Zali"):
+# FEBRL moves names between the fields that way. The moved name must agree but for a slip
+# ("moulton" / "moulstn" 0.94); "david" / "davis" (0.92) are two names.
+NAME_MOVED_FITS = 0.94
 DIFFERENT_MAILBOX = 0.9
 ADDRESS_DIFFERS = 0.55
 SAME_ADDRESS = 0.9
@@ -52,8 +56,10 @@ class PairSimilarities:
     contact_conflict: np.ndarray  # bool: see `_contact_conflict`
     has_contact: np.ndarray  # bool: either record has an email or a phone
     names_swapped: np.ndarray  # bool: first/last compared crosswise
+    name_moved: np.ndarray  # bool: crosswise because one name sits in the other's place (see compare_pairs)
     nickname: np.ndarray  # bool: first names matched only through the nickname table
     shared_mailbox: np.ndarray  # bool: an email on either side is a role address
+    vouched: np.ndarray  # bool: the cluster vouches for the pair (engine.cluster_vouched)
 
 
 def _unique_pairs(codes_a: np.ndarray, codes_b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -175,6 +181,7 @@ def field_points(similarity: PairSimilarities, rules: dict[str, FieldRule]) -> d
     points["contact_conflict"] = np.where(similarity.contact_conflict, -rules["contact_conflict"].weight, 0.0).astype(np.float32)
     name_only = _name_only(similarity.by_field, points, similarity.has_contact)
     points["name_only"] = np.where(name_only, -rules["name_only"].weight, 0.0).astype(np.float32)
+    points["cluster"] = np.where(similarity.vouched, rules["cluster"].weight, 0.0).astype(np.float32)
     return points
 
 
@@ -213,7 +220,8 @@ def _contact_conflict(by_field: dict[str, np.ndarray], shared_mailbox: np.ndarra
 
 
 def _different_person(
-    first_name: np.ndarray, last_name: np.ndarray, swapped: np.ndarray, by_field: dict[str, np.ndarray], shared_mailbox: np.ndarray
+    first_name: np.ndarray, last_name: np.ndarray, swapped: np.ndarray, moved: np.ndarray, by_field: dict[str, np.ndarray],
+    shared_mailbox: np.ndarray, has_contact: np.ndarray,
 ) -> np.ndarray:
     """Pairs whose evidence is "same household, office or town, different person".
 
@@ -226,6 +234,13 @@ def _different_person(
       compare: then only the surname and the town agree.
     Each difference alone is common in true duplicates (FEBRL replaces whole names, people
     have two emails), so only the combinations cost the `different_person` weight.
+
+    Where one name was moved into the other's place and the other replaced, one name is all
+    the name evidence there is, and a family ("Cynthia Garcia" / "Garcia Cheryl") or two
+    colleagues share that much with a landline, a switchboard or info@. So where either record
+    has an email or a phone, a personal email must agree, and none may differ; where neither
+    has any (FEBRL, old imports), the address and the town are the corroboration, as in
+    `_name_only`. The surname rule does not apply: the replaced name differs by construction.
     """
     # After a swap the given names sit in the last-name slot.
     given, family = np.where(swapped, last_name, first_name), np.where(swapped, first_name, last_name)
@@ -239,20 +254,28 @@ def _different_person(
     personal = ~shared_mailbox
     personal_contact_differs = ((email < DIFFERENT_MAILBOX) & personal) | (phone < DIFFERENT_MAILBOX)
     shares_an_identifier = ((email >= DIFFERENT_MAILBOX) & personal) | (phone >= DIFFERENT_MAILBOX) | (address >= SAME_ADDRESS)
-    return (
+    straight_rules = (
         (first_not_a_typo & personal_contact_differs)
         | (first_not_a_typo & last_differs)
         | (first_differs & ~shares_an_identifier & np.isnan(address))
     )
+    personal_email_agrees = (email >= DIFFERENT_MAILBOX) & personal
+    moved_rules = personal_contact_differs | (has_contact & ~personal_email_agrees)
+    return np.where(moved, moved_rules, straight_rules)
 
 
-def compare_pairs(columns: Columns, rows_a: np.ndarray, rows_b: np.ndarray, rules: dict[str, FieldRule]) -> PairSimilarities:
+def compare_pairs(
+    columns: Columns, rows_a: np.ndarray, rows_b: np.ndarray, rules: dict[str, FieldRule], vouched: np.ndarray | None = None
+) -> PairSimilarities:
+    """Every field's similarity and the combined-evidence flags of the pairs (rows_a[k], rows_b[k]).
+    `vouched` marks the pairs the cluster vouches for (decided by the engine, after scoring)."""
     first_straight, nickname_straight = _first_name_similarity(columns, columns.first, rows_a, columns.first, rows_b)
     last_straight = _last_name_similarity(columns.last, rows_a, columns.last, rows_b)
 
     # Swapped first/last: only worth the cost where the straight comparison is poor.
     first_name, last_name, nickname = first_straight, last_straight, nickname_straight
     swapped = np.zeros(rows_a.size, dtype=bool)
+    moved = np.zeros(rows_a.size, dtype=bool)
     poor = np.flatnonzero(~(np.nan_to_num(first_straight, nan=0.0) >= 0.9) | ~(np.nan_to_num(last_straight, nan=0.0) >= 0.9))
     if poor.size:
         first_cross, nick_cross = _first_name_similarity(columns, columns.first, rows_a[poor], columns.last, rows_b[poor])
@@ -260,21 +283,28 @@ def compare_pairs(columns: Columns, rows_a: np.ndarray, rows_b: np.ndarray, rule
         rule_first, rule_last = rules["first_name"], rules["last_name"]
         straight_points = _points(first_straight[poor], rule_first) + _points(last_straight[poor], rule_last)
         cross_points = _points(first_cross, rule_first) + _points(last_cross, rule_last)
-        # A swap must explain both names ("Smith John" / "John Smith"), not just lift one of them.
-        both_fit = (np.nan_to_num(first_cross, nan=0.0) >= SWAP_FITS) & (np.nan_to_num(last_cross, nan=0.0) >= SWAP_FITS)
-        use_cross = both_fit & (cross_points > straight_points + 1.0)
+        # A swap explains both names ("Smith John" / "John Smith"). A moved name explains one of
+        # them, and only where neither name agrees straight: the other name was replaced, which
+        # `_different_person` then reads as "the given name differs" (see there).
+        cross_first, cross_last = np.nan_to_num(first_cross, nan=0.0), np.nan_to_num(last_cross, nan=0.0)
+        both_fit = (cross_first >= SWAP_FITS) & (cross_last >= SWAP_FITS)
+        neither_straight = (np.nan_to_num(first_straight[poor], nan=0.0) < NOT_A_TYPO) & (np.nan_to_num(last_straight[poor], nan=0.0) < NOT_A_TYPO)
+        one_moved = ~both_fit & neither_straight & (np.maximum(cross_first, cross_last) >= NAME_MOVED_FITS)
+        use_cross = (both_fit | one_moved) & (cross_points > straight_points + 1.0)
         chosen = poor[use_cross]
         first_name, last_name, nickname = first_straight.copy(), last_straight.copy(), nickname_straight.copy()
         first_name[chosen] = first_cross[use_cross]
         last_name[chosen] = last_cross[use_cross]
         nickname[chosen] = nick_cross[use_cross]
         swapped[chosen] = True
+        moved[poor[use_cross & one_moved]] = True
 
     email_codes_a = columns.email.codes[rows_a]
     email_codes_b = columns.email.codes[rows_b]
     shared_mailbox = columns.email_shared[email_codes_a] | columns.email_shared[email_codes_b]
 
     email = _email_similarity(columns, rows_a, rows_b)
+    has_contact = (email_codes_a != 0) | (email_codes_b != 0) | (columns.phone.codes[rows_a] != 0) | (columns.phone.codes[rows_b] != 0)
     by_field = {
         "first_name": first_name,
         "last_name": last_name,
@@ -288,12 +318,14 @@ def compare_pairs(columns: Columns, rows_a: np.ndarray, rows_b: np.ndarray, rule
     }
     return PairSimilarities(
         by_field=by_field,
-        different_person=_different_person(first_name, last_name, swapped, by_field, shared_mailbox),
+        different_person=_different_person(first_name, last_name, swapped, moved, by_field, shared_mailbox, has_contact),
         contact_conflict=_contact_conflict(by_field, shared_mailbox),
-        has_contact=(email_codes_a != 0) | (email_codes_b != 0) | (columns.phone.codes[rows_a] != 0) | (columns.phone.codes[rows_b] != 0),
+        has_contact=has_contact,
         names_swapped=swapped,
+        name_moved=moved,
         nickname=nickname,
         shared_mailbox=shared_mailbox,
+        vouched=np.zeros(rows_a.size, dtype=bool) if vouched is None else np.asarray(vouched, dtype=bool),
     )
 
 
@@ -350,6 +382,16 @@ def _house_anagrams(columns: Columns) -> np.ndarray:
     return anagram
 
 
+def _numbers_only(columns: Columns) -> np.ndarray:
+    """Per street vocab entry: True when it has no word but numbers ("1", "12 3")."""
+    numbers_only = columns.cache.get("street_numbers_only")
+    if numbers_only is None:
+        numbers_only = columns.cache["street_numbers_only"] = np.array(
+            [bool(value) and all(word[:1].isdigit() for word in value.split(" ")) for value in columns.street.vocab.tolist()], dtype=bool
+        )
+    return numbers_only
+
+
 def _address_similarity(columns: Columns, rows_a: np.ndarray, rows_b: np.ndarray) -> np.ndarray:
     """Token-set ratio of the street lines (a missing second line costs nothing), or the ratio
     with spaces removed when a slip split or joined words ("garrards treet").
@@ -371,6 +413,11 @@ def _address_similarity(columns: Columns, rows_a: np.ndarray, rows_b: np.ndarray
     todo = np.flatnonzero(present & (codes_a != codes_b) & (~other_house | slip))
     if todo.size:
         scores = _cpdist_codes(street.vocab, codes_a[todo], street.vocab, codes_b[todo], fuzz.token_set_ratio) / 100.0
+        # A line that is only a number ("28": the street left out) is a subset of any line with
+        # that number, which the token-set ratio scores 1; but nothing says the street is the
+        # same: no street to compare, as if missing.
+        numbers_only = _numbers_only(columns)
+        scores[numbers_only[codes_a[todo]] | numbers_only[codes_b[todo]]] = np.nan
         unsure = np.flatnonzero((scores < 0.9) & (scores >= 0.3))
         if unsure.size:
             joined = columns.cache.get("street_joined")

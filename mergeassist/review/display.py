@@ -31,7 +31,7 @@ FIELD_LABELS: dict[str, str] = {
     "country": "Country",
 }
 # The explanation's rows that are not a field of their own but evidence from several.
-COMBINED_EVIDENCE = {"different_person", "contact_conflict", "name_only"}
+COMBINED_EVIDENCE = {"different_person", "contact_conflict", "name_only", "cluster"}
 
 
 @dataclass(frozen=True)

@@ -331,7 +331,11 @@ def _write(
         changed[snapshot.changed_rows] = True
         was_matched = np.isin(codes, old_codes, assume_unique=True)
         moved = old_cluster_pk_of_row[rows_a] != new_cluster_pk_of_row[rows_a]
-        to_write = np.flatnonzero(~was_matched | changed[rows_a] | changed[rows_b] | moved)
+        # The engine's `cluster` row makes a pair's score depend on a third record of its cluster
+        # (one both match strongly): every pair of a cluster with a changed member is rewritten.
+        touched = np.setdiff1d(new_cluster_pk_of_row[snapshot.changed_rows], [0])
+        in_touched = np.isin(new_cluster_pk_of_row[rows_a], touched)
+        to_write = np.flatnonzero(~was_matched | changed[rows_a] | changed[rows_b] | moved | in_touched)
         gone_codes = np.setdiff1d(old_codes, codes, assume_unique=True)
         retire_keys = [
             pair_key_of(snapshot.ids[int(code >> 32)], snapshot.ids[int(code & 0xFFFFFFFF)]) for code in gone_codes.tolist()

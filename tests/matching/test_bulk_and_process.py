@@ -131,6 +131,7 @@ class _OnePairReference:
     def __init__(self, explainer) -> None:
         self.columns = explainer.columns
         self.rules = explainer.rules
+        self.vouched_of = explainer._vouched  # which pairs the run's clusters vouch for
 
     def _row(self, name: str, value_a: str, value_b: str, similarity: float | None, points: dict[str, np.ndarray], note: str) -> dict[str, Any]:
         return {
@@ -145,9 +146,10 @@ class _OnePairReference:
 
     def explain(self, row_a: int, row_b: int) -> list[dict[str, Any]]:
         rows_a, rows_b = np.array([row_a]), np.array([row_b])
-        similarity = compare_pairs(self.columns, rows_a, rows_b, self.rules)
+        similarity = compare_pairs(self.columns, rows_a, rows_b, self.rules, self.vouched_of(rows_a, rows_b))
         points = field_points(similarity, self.rules)
         swapped = bool(similarity.names_swapped[0])
+        moved = bool(similarity.name_moved[0])
         values = _reference_field_values(self.columns, row_a, row_b, swapped)
         explanation: list[dict[str, Any]] = []
         for name in FIELD_ORDER:
@@ -155,7 +157,7 @@ class _OnePairReference:
             raw = float(similarity.by_field[name][0])
             notes: list[str] = []
             if name in ("first_name", "last_name") and swapped:
-                notes.append("first and last name swapped")
+                notes.append(engine_module.MOVED_NOTE if moved else "first and last name swapped")
             if name == "first_name" and similarity.nickname[0]:
                 notes.append("nickname")
             if name == "email" and similarity.shared_mailbox[0]:
@@ -173,6 +175,8 @@ class _OnePairReference:
         explanation.append(self._row("contact_conflict", "", "", None, points, note))
         note = "nothing but the name agrees" if points["name_only"][0] < 0 else ""
         explanation.append(self._row("name_only", "", "", None, points, note))
+        note = engine_module.VOUCHED_NOTE if similarity.vouched[0] else ""
+        explanation.append(self._row("cluster", "", "", None, points, note))
         return explanation
 
 
