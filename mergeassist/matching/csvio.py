@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from mergeassist.core.csvsafe import neutralise_row
+from mergeassist.core.csvsafe import neutralise_cell, neutralise_row
 from mergeassist.crm.ids import parse_crm_id
 
 from .columns import CodedValues, RawValues
@@ -194,8 +194,9 @@ def write_result_csv(path: str | Path, result: MatchResult, explanation: str = "
                 texts = result.compact_explanations(indexes)
             else:
                 texts = [json.dumps(e, separators=(",", ":"), ensure_ascii=False) for e in result.explanations(indexes)]
-            firsts = [ids[row] for row in result.rows_a[indexes].tolist()]
-            seconds = [ids[row] for row in result.rows_b[indexes].tolist()]
+            # Ids may be text ("-5", "=A1" are ids a CRM can have): made inert as write_pairs_csv does.
+            firsts = [neutralise_cell(ids[row]) for row in result.rows_a[indexes].tolist()]
+            seconds = [neutralise_cell(ids[row]) for row in result.rows_b[indexes].tolist()]
             scores = [f"{score:.1f}" for score in result.scores[indexes].tolist()]
             matches = ["true" if match else "false" for match in result.is_match[indexes].tolist()]
             writer.writerows(zip(firsts, seconds, scores, matches, texts))
