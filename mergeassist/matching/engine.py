@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import ctypes
 import gc
+import json
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import repeat
+from json.encoder import encode_basestring_ascii as _encode_json_string  # what json.dumps uses for str
 from typing import Any
 
 import numpy as np
@@ -109,6 +112,31 @@ class _Explainer:
             joined += table[name].compact_texts(name)  # each non-empty text starts with "; "
         return [text[2:] for text in joined.tolist()]
 
+    def json_rows(self, rows_a: np.ndarray, rows_b: np.ndarray) -> ExplainedColumns:
+        """The explanations of many pairs as JSON text, each equal to `json.dumps(explanation)`,
+        built from the same table without building the dicts: the parts that repeat (a row's
+        similarity, weight, points and note) are encoded once per distinct combination, the
+        values once per pair by the json module's own string encoder."""
+        rows_a, rows_b = np.asarray(rows_a, dtype=np.int64), np.asarray(rows_b, dtype=np.int64)
+        if rows_a.size == 0:
+            return ExplainedColumns([], {})
+        table, similarity = self._coded_table(rows_a, rows_b)
+        values = _field_values_of_rows(self.columns, rows_a, rows_b, similarity.names_swapped)
+        pieces: list[Iterable[str]] = []
+        for position, name in enumerate((*FIELD_ORDER, *_EXTRA_ROWS)):
+            opening = ("[" if position == 0 else ", ") + '{"field": ' + _encode_json_string(name) + ", "
+            closing = table[name].json_tails(self.rules[name].weight)
+            if name in values:
+                value_a, value_b = values[name]
+                pieces += [
+                    repeat(opening + '"value_a": '), map(_encode_json_string, value_a), repeat(', "value_b": '),
+                    map(_encode_json_string, value_b), closing,
+                ]
+            else:
+                pieces += [repeat(opening + '"value_a": "", "value_b": ""'), closing]
+        texts = ["".join(parts) + "]" for parts in zip(*pieces)]
+        return ExplainedColumns(texts, table)
+
 
 @dataclass(frozen=True, slots=True)
 class _CodedRow:
@@ -137,6 +165,36 @@ class _CodedRow:
             text = _compact_row(name, self.similarities[code // (points * notes)], self.points[code // notes % points], self.notes[code % notes])
             texts.append(f"; {text}" if text else "")
         return np.array(texts, dtype=object)[inverse.reshape(-1)]
+
+    def json_tails(self, weight: float) -> list[str]:
+        """`, "similarity": …, "weight": …, "points": …, "note": …}` per pair, as json.dumps writes it."""
+        points, notes = len(self.points), len(self.notes)
+        combined = (self.similarity_codes * points + self.point_codes) * notes + self.note_codes
+        distinct, inverse = np.unique(combined, return_inverse=True)
+        texts = [
+            ", " + json.dumps(
+                {"similarity": self.similarities[code // (points * notes)], "weight": weight,
+                 "points": self.points[code // notes % points], "note": self.notes[code % notes]}
+            )[1:]
+            for code in distinct.tolist()
+        ]
+        return _gather(texts, inverse.reshape(-1))
+
+
+@dataclass(frozen=True, slots=True)
+class ExplainedColumns:
+    """Explanations of many pairs, column-wise: `json[k]` is pair k's explanation as JSON text
+    (`json.dumps(explanation)`); `similarities(row)` and `notes(row)` give one explanation row's
+    values for every pair, as the explanation's dicts hold them."""
+
+    json: list[str]
+    _table: dict[str, _CodedRow]
+
+    def similarities(self, row: str) -> list[float | None]:
+        return _gather(self._table[row].similarities, self._table[row].similarity_codes)
+
+    def notes(self, row: str) -> list[str]:
+        return _gather(self._table[row].notes, self._table[row].note_codes)
 
 
 _EXTRA_ROWS: tuple[str, ...] = ("different_person", "contact_conflict", "name_only")
@@ -271,6 +329,13 @@ class MatchResult:
         """`compact_explanation` of the reported pairs at `indexes`, without building the dicts."""
         indexes = np.asarray(indexes, dtype=np.int64)
         return self._explainer.compact_rows(self.rows_a[indexes], self.rows_b[indexes])
+
+    def explanations_as_json(self, indexes: np.ndarray | Sequence[int]) -> ExplainedColumns:
+        """The explanations of the reported pairs at `indexes` as JSON text (each equal to
+        `json.dumps(pair.explanation)`), with their rows' similarities and notes column-wise:
+        for writing many explanations to a database without building their dicts."""
+        indexes = np.asarray(indexes, dtype=np.int64)
+        return self._explainer.json_rows(self.rows_a[indexes], self.rows_b[indexes])
 
     def explained_pairs(self, *, only_matches: bool = False, chunk: int = 20_000) -> Iterator[ScoredPair]:
         """The pairs (or only the matches), best first, with their explanations built a chunk at a

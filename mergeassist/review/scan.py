@@ -18,6 +18,7 @@ many customers changed.
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import Callable
@@ -27,7 +28,7 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
-from django.db import IntegrityError, connection, reset_queries, transaction
+from django.db import IntegrityError, connection, models, reset_queries, transaction
 from django.db.models import Min, Q
 from django.utils import timezone
 
@@ -37,7 +38,7 @@ from mergeassist.crm.types import CORE_FIELDS
 from mergeassist.matching import DEFAULT_THRESHOLD, MatchConfig, MatchResult, run_full, run_incremental
 from mergeassist.review import scan_cache
 from mergeassist.review.models import CandidatePair, Cluster, ScanRun
-from mergeassist.review.reasons import REASON_LABELS, reason_flags
+from mergeassist.review.reasons import REASON_LABELS, reason_flags_in_bulk
 
 logger = logging.getLogger(__name__)
 
@@ -388,15 +389,17 @@ def _write_pairs(
                     "pair_key", "pk", "state"
                 )
             )
-        explanations = result.explanations(chunk)
+        explained = result.explanations_as_json(chunk)
         scores = result.scores[chunk].tolist()
+        clusters = cluster_pk_of_row[result.rows_a[chunk]].tolist()
         to_create: list[dict[str, Any]] = []
         to_update: list[dict[str, Any]] = []
         revived: list[dict[str, Any]] = []
-        for key, row_a, row_b, score, explanation in zip(keys, rows_a, rows_b, scores, explanations):
+        for key, row_a, row_b, score, text, cluster, flags in zip(
+            keys, rows_a, rows_b, scores, explained.json, clusters, reason_flags_in_bulk(explained)
+        ):
             values = {
-                "score": score, "explanation": explanation, "cluster_id": int(cluster_pk_of_row[row_a]) or None,
-                "last_scored_at": now, **reason_flags(explanation),
+                "score": score, "explanation": _JsonText(text), "cluster_id": cluster or None, "last_scored_at": now, **flags,
             }
             found = existing.get(key)
             if found is None:
@@ -417,6 +420,7 @@ def _write_pairs(
         for values in revived:
             # Only a pair still retired is revived: a reviewer may have acted on it meanwhile.
             pk = values.pop("pk")
+            values["explanation"] = json.loads(values["explanation"])  # the ORM encodes it again
             CandidatePair.objects.filter(pk=pk, state=CandidatePair.State.RETIRED).update(
                 state=CandidatePair.State.PENDING, decided_at=None, decided_by=None, **values
             )
@@ -460,19 +464,52 @@ def _insert_rows(model: Any, rows: list[dict[str, Any]], returning_pks_of_scan: 
     return pks
 
 
+class _JsonText(str):
+    """A JSONField's value already encoded (the engine's bulk explanations): written as it is."""
+
+
+class _AlreadyEncoded(json.JSONEncoder):
+    """The encoder Django's `adapt_json_value` is given for a `_JsonText`: on every backend it
+    then stores the text itself (SQLite takes the str, PostgreSQL's Jsonb wrapper dumps it)."""
+
+    def encode(self, o: Any) -> str:
+        return str(o) if isinstance(o, _JsonText) else super().encode(o)
+
+
+# Django's own fields whose conversion of a str, int or float depends on its type alone.
+_PLAIN_FIELDS: tuple[type, ...] = (models.CharField, models.IntegerField, models.FloatField, models.ForeignKey)
+
+
 def _prepared(fields: list[Any], rows: list[dict[str, Any]], defaults: dict[str, Any]) -> list[list[Any]]:
     """Each row's values through each field's get_db_prep_save. Flags, timestamps and missing
-    values repeat across rows (one `now` per scan): those are converted once per distinct value."""
+    values repeat across rows (one `now` per scan): those are converted once per distinct value.
+    A plain field (`_PLAIN_FIELDS`) whose values are all of one type and whose conversion gives
+    the first one back as it is gives every one back as it is (SQLite; PostgreSQL wraps ints):
+    those are passed as they are."""
     columns: list[list[Any]] = []
     for field in fields:
         name, default = field.attname, defaults.get(field.attname)
         raw = [row.get(name, default) for row in rows]
-        if all(value is None or isinstance(value, (bool, datetime)) for value in raw):
+        if raw and all(type(value) is _JsonText for value in raw):
+            columns.append([connection.ops.adapt_json_value(value, _AlreadyEncoded) for value in raw])
+        elif all(value is None or isinstance(value, (bool, datetime)) for value in raw):
             memo: dict[Any, Any] = {}
             columns.append([memo[value] if value in memo else memo.setdefault(value, field.get_db_prep_save(value, connection)) for value in raw])
+        elif _unchanged_by(field, raw):
+            columns.append(raw)
         else:
             columns.append([field.get_db_prep_save(value, connection) for value in raw])
     return [list(values) for values in zip(*columns)]
+
+
+def _unchanged_by(field: Any, values: list[Any]) -> bool:
+    if type(field) not in _PLAIN_FIELDS or not values or len({type(value) for value in values}) != 1:
+        return False
+    first = values[0]
+    if type(first) not in (str, int, float):
+        return False
+    converted = field.get_db_prep_save(first, connection)
+    return type(converted) is type(first) and converted == first
 
 
 _RESCORED_COLUMNS = ("score", "explanation", "cluster_id", "last_scored_at", *REASON_LABELS)
