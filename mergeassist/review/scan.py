@@ -325,12 +325,10 @@ def _write(
     size = len(snapshot.ids)
 
     # The new clusters, and each row's cluster number (-1: in none).
+    members = _ClusterMembers.of(result, snapshot.ids, np.concatenate([rows_a, rows_b]))
     cluster_of_row = np.full(size, -1, dtype=np.int64)
-    row_of_id = {crm_id: row for row, crm_id in enumerate(snapshot.ids)} if result.clusters else {}
-    member_rows = [np.array([row_of_id[crm_id] for crm_id in cluster.ids], dtype=np.int64) for cluster in result.clusters]
-    for number, rows in enumerate(member_rows):
-        cluster_of_row[rows] = number
-    cluster_pks = _save_clusters(scan, result, member_rows, cached)
+    cluster_of_row[members.rows] = np.repeat(np.arange(members.sizes.size), members.sizes)
+    cluster_pks = _save_clusters(scan, result, members, cached)
     scan.clusters = len(result.clusters)
     new_cluster_pk_of_row = np.where(cluster_of_row >= 0, cluster_pks[np.maximum(cluster_of_row, 0)] if cluster_pks.size else 0, 0)
 
@@ -357,39 +355,67 @@ def _write(
     _retire(scan, result, matched, snapshot, retire_keys)
     _delete_unused_clusters(scan, old_cluster_pks if cached is not None else None)
     cluster_info = {
-        int(pk): (len(member_rows[number]), result.clusters[number].weakest_link)
-        for number, pk in enumerate(cluster_pks.tolist())
+        pk: (size, cluster.weakest_link)
+        for pk, size, cluster in zip(cluster_pks.tolist(), members.sizes.tolist(), result.clusters)
     }
     return {"matched": np.sort(codes), "cluster_pk_of_row": new_cluster_pk_of_row, "cluster_info": cluster_info}
 
 
-def _save_clusters(scan: ScanRun, result: MatchResult, member_rows: list[np.ndarray], cached: dict[str, Any] | None) -> np.ndarray:
+@dataclass
+class _ClusterMembers:
+    """Every new cluster's member rows, one flat array in cluster order (`sizes` per cluster)."""
+
+    rows: np.ndarray
+    sizes: np.ndarray
+
+    @classmethod
+    def of(cls, result: MatchResult, ids: list[str], matched_rows: np.ndarray) -> _ClusterMembers:
+        # Only rows in a matched pair can be in a cluster: map their ids, not the whole snapshot's.
+        in_pairs = np.unique(matched_rows).tolist()
+        row_of_id = {ids[row]: row for row in in_pairs}
+        flat = [crm_id for cluster in result.clusters for crm_id in cluster.ids]
+        rows = np.fromiter(map(row_of_id.__getitem__, flat), dtype=np.int64, count=len(flat))
+        sizes = np.fromiter((len(cluster.ids) for cluster in result.clusters), dtype=np.int64, count=len(result.clusters))
+        return cls(rows, sizes)
+
+    @property
+    def starts(self) -> np.ndarray:
+        return np.cumsum(self.sizes) - self.sizes
+
+
+def _save_clusters(scan: ScanRun, result: MatchResult, members: _ClusterMembers, cached: dict[str, Any] | None) -> np.ndarray:
     """A Cluster pk per new cluster: the same row as before for a cluster that did not change
     (same members, same weakest link), a new row otherwise."""
     pks = np.zeros(len(result.clusters), dtype=np.int64)
-    to_create: list[tuple[int, dict[str, Any]]] = []
-    old_pk_of_row = cached["cluster_pk_of_row"] if cached is not None else None
-    old_info = cached["cluster_info"] if cached is not None else {}
-    for number, (cluster, rows) in enumerate(zip(result.clusters, member_rows)):
-        if old_pk_of_row is not None and rows.size and int(rows.max()) < old_pk_of_row.size:
-            old = int(old_pk_of_row[rows[0]])
-            if old and old_info.get(old) == (rows.size, cluster.weakest_link) and bool((old_pk_of_row[rows] == old).all()):
+    if not result.clusters:
+        return pks
+    if cached is not None:
+        # A cluster may keep its row when all its members were in one old cluster (pk > 0) ...
+        old_pk_of_row: np.ndarray = cached["cluster_pk_of_row"]
+        known = members.rows < old_pk_of_row.size
+        old_of_member = np.where(known, old_pk_of_row[np.minimum(members.rows, old_pk_of_row.size - 1)], -1)
+        starts = members.starts
+        first_old = old_of_member[starts]
+        same = np.logical_and.reduceat(old_of_member == np.repeat(first_old, members.sizes), starts)
+        old_info = cached["cluster_info"]
+        # ... and that old cluster had as many members and the same weakest link.
+        for number in np.flatnonzero(same & (first_old > 0)).tolist():
+            old = int(first_old[number])
+            if old_info.get(old) == (int(members.sizes[number]), result.clusters[number].weakest_link):
                 pks[number] = old
-                continue
-        to_create.append(
-            (
-                number,
-                {
-                    "scan_id": scan.pk,
-                    "size": len(cluster.ids),
-                    "weakest_score": cluster.weakest_link[2],
-                    "weakest_pair_key": pair_key_of(cluster.weakest_link[0], cluster.weakest_link[1]),
-                },
-            )
-        )
-    created = _insert_rows(Cluster, [made for _, made in to_create], returning_pks_of_scan=scan)
-    for (number, _), pk in zip(to_create, created):
-        pks[number] = pk
+    to_create = np.flatnonzero(pks == 0).tolist()
+    # The weakest link's ids are canonical and in id order (the engine's), as in pair keys.
+    rows = [
+        {
+            "scan_id": scan.pk,
+            "size": len(result.clusters[number].ids),
+            "weakest_score": result.clusters[number].weakest_link[2],
+            "weakest_pair_key": f"{result.clusters[number].weakest_link[0]}|{result.clusters[number].weakest_link[1]}",
+        }
+        for number in to_create
+    ]
+    created = _insert_rows(Cluster, rows, returning_pks_of_scan=scan)
+    pks[to_create] = created
     return pks
 
 
