@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,6 +19,9 @@ from .columns import CodedValues, RawValues
 from .engine import MatchResult, ScoredPair, compact_explanation
 from .records import RECORD_FIELDS, Record
 
+# From this size on a CSV is read by Arrow (see read_columns_csv). Below it, importing pyarrow and
+# its memory pool costs more time and memory (~0.3 s, ~100 MB) than the csv module's reading.
+ARROW_FROM_BYTES = 8 * 1024 * 1024
 OUTPUT_COLUMNS: tuple[str, ...] = ("id_a", "id_b", "score", "is_match", "explanation")
 # Explanation forms in the written file: "compact" (`field similarity points` per row that
 # counts, see engine.compact_explanation) or "full" (the JSON rows the pair screen shows).
@@ -34,15 +38,16 @@ def read_columns_csv(path: str | Path) -> tuple[list[str], dict[str, RawValues],
     (`mergeassist.crm.ids`): "041" and "41" are one customer. A file without an `id` column is
     one problem. Values are stripped; an empty one is missing.
 
-    A clean file is read by Arrow's CSV reader, each field as `CodedValues` (its distinct values
-    once, a code per record), without a Python object per cell. A file with any row to skip is
-    read again row by row, which is what can say where each problem is.
+    A clean file from ARROW_FROM_BYTES on is read by Arrow's CSV reader, each field as
+    `CodedValues` (its distinct values once, a code per record), without a Python object per
+    cell. A file with any row to skip is read again row by row, which is what can say where each
+    problem is; so is a small file.
     """
     with open(path, newline="", encoding="utf-8-sig") as handle:
         header = [name.strip() for name in next(csv.reader(handle), [])]
     if "id" not in header:
         return [], {}, [f"line 1: no 'id' column (found: {', '.join(header) or 'nothing'})"]
-    clean = _read_clean_columns(path, header)
+    clean = _read_clean_columns(path, header) if os.path.getsize(path) >= ARROW_FROM_BYTES else None
     if clean is not None:
         ids, fields = clean
         return ids, fields, []
@@ -85,6 +90,10 @@ def _read_clean_columns(path: str | Path, header: list[str]) -> tuple[list[str],
     # Arrow lets go of the GIL while it hashes a column, so columns are encoded side by side.
     with ThreadPoolExecutor(2) as pool:
         fields: dict[str, RawValues] = dict(zip(wanted, pool.map(coded, wanted.values())))
+    del table
+    # Arrow's allocator keeps freed blocks for reuse; the engine allocates elsewhere, so they
+    # would only add to the run's peak memory.
+    pa.default_memory_pool().release_unused()
     return ids, fields
 
 
