@@ -45,7 +45,9 @@ class _Explainer:
     def explain(self, row_a: int, row_b: int) -> list[dict[str, Any]]:
         return self.explain_rows(np.array([row_a], dtype=np.int64), np.array([row_b], dtype=np.int64))[0]
 
-    def _coded_table(self, rows_a: np.ndarray, rows_b: np.ndarray) -> tuple[dict[str, _CodedRow], PairSimilarities]:
+    def _coded_table(
+        self, rows_a: np.ndarray, rows_b: np.ndarray
+    ) -> tuple[dict[str, _CodedRow], PairSimilarities]:
         """Per explanation row (field), column-wise over the pairs: similarity rounded to 3
         places (None when missing), points rounded to 2 and the note, each as a code per pair
         into its distinct values.
@@ -162,23 +164,29 @@ class _CodedRow:
         distinct, inverse = np.unique(combined, return_inverse=True)
         texts = []
         for code in distinct.tolist():
-            text = _compact_row(name, self.similarities[code // (points * notes)], self.points[code // notes % points], self.notes[code % notes])
+            similarity, point, note = self._values_of(code, points, notes)
+            text = _compact_row(name, similarity, point, note)
             texts.append(f"; {text}" if text else "")
         return np.array(texts, dtype=object)[inverse.reshape(-1)]
 
     def json_tails(self, weight: float) -> list[str]:
-        """`, "similarity": …, "weight": …, "points": …, "note": …}` per pair, as json.dumps writes it."""
+        """`, "similarity": …, "weight": …, "points": …, "note": …}` per pair, as json.dumps
+        writes it."""
         points, notes = len(self.points), len(self.notes)
         combined = (self.similarity_codes * points + self.point_codes) * notes + self.note_codes
         distinct, inverse = np.unique(combined, return_inverse=True)
-        texts = [
-            ", " + json.dumps(
-                {"similarity": self.similarities[code // (points * notes)], "weight": weight,
-                 "points": self.points[code // notes % points], "note": self.notes[code % notes]}
-            )[1:]
-            for code in distinct.tolist()
-        ]
+        texts = []
+        for code in distinct.tolist():
+            similarity, point, note = self._values_of(code, points, notes)
+            texts.append(", " + json.dumps({"similarity": similarity, "weight": weight, "points": point, "note": note})[1:])
         return _gather(texts, inverse.reshape(-1))
+
+    def _values_of(self, combined: int, points: int, notes: int) -> tuple[float | None, float | None, str]:
+        """The (similarity, points, note) a combined code stands for."""
+        return (
+            self.similarities[combined // (points * notes)], self.points[combined // notes % points],
+            self.notes[combined % notes],
+        )
 
 
 @dataclass(frozen=True, slots=True)

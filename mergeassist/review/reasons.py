@@ -30,7 +30,9 @@ def reason_flags(explanation: Iterable[Mapping[str, Any]]) -> dict[str, bool]:
     def note(field: str) -> str:
         return str((rows.get(field) or {}).get("note", ""))
 
-    return _flags(similarity("email"), similarity("phone"), similarity("address"), note("first_name"), note("last_name"))
+    return _flags(
+        similarity("email"), similarity("phone"), similarity("address"), note("first_name"), note("last_name")
+    )
 
 
 def reason_flags_in_bulk(explained: ExplainedColumns) -> list[dict[str, bool]]:
@@ -38,13 +40,16 @@ def reason_flags_in_bulk(explained: ExplainedColumns) -> list[dict[str, bool]]:
     writes them), without building each explanation's dicts."""
     return list(
         map(
-            _flags, explained.similarities("email"), explained.similarities("phone"), explained.similarities("address"),
+            _flags,
+            explained.similarities("email"), explained.similarities("phone"), explained.similarities("address"),
             explained.notes("first_name"), explained.notes("last_name"),
         )
     )
 
 
-def _flags(email: float | None, phone: float | None, address: float | None, first_name_note: str, last_name_note: str) -> dict[str, bool]:
+def _flags(
+    email: float | None, phone: float | None, address: float | None, first_name_note: str, last_name_note: str
+) -> dict[str, bool]:
     notes = f"{first_name_note} {last_name_note}"
     return {
         "same_email": _same(email),

@@ -375,7 +375,9 @@ class _ClusterMembers:
         row_of_id = {ids[row]: row for row in in_pairs}
         flat = [crm_id for cluster in result.clusters for crm_id in cluster.ids]
         rows = np.fromiter(map(row_of_id.__getitem__, flat), dtype=np.int64, count=len(flat))
-        sizes = np.fromiter((len(cluster.ids) for cluster in result.clusters), dtype=np.int64, count=len(result.clusters))
+        sizes = np.fromiter(
+            (len(cluster.ids) for cluster in result.clusters), dtype=np.int64, count=len(result.clusters)
+        )
         return cls(rows, sizes)
 
     @property
@@ -383,7 +385,9 @@ class _ClusterMembers:
         return np.cumsum(self.sizes) - self.sizes
 
 
-def _save_clusters(scan: ScanRun, result: MatchResult, members: _ClusterMembers, cached: dict[str, Any] | None) -> np.ndarray:
+def _save_clusters(
+    scan: ScanRun, result: MatchResult, members: _ClusterMembers, cached: dict[str, Any] | None
+) -> np.ndarray:
     """A Cluster pk per new cluster: the same row as before for a cluster that did not change
     (same members, same weakest link), a new row otherwise."""
     pks = np.zeros(len(result.clusters), dtype=np.int64)
@@ -405,15 +409,11 @@ def _save_clusters(scan: ScanRun, result: MatchResult, members: _ClusterMembers,
                 pks[number] = old
     to_create = np.flatnonzero(pks == 0).tolist()
     # The weakest link's ids are canonical and in id order (the engine's), as in pair keys.
-    rows = [
-        {
-            "scan_id": scan.pk,
-            "size": len(result.clusters[number].ids),
-            "weakest_score": result.clusters[number].weakest_link[2],
-            "weakest_pair_key": f"{result.clusters[number].weakest_link[0]}|{result.clusters[number].weakest_link[1]}",
-        }
-        for number in to_create
-    ]
+    rows = []
+    for number in to_create:
+        first, second, score = result.clusters[number].weakest_link
+        rows.append({"scan_id": scan.pk, "size": int(members.sizes[number]), "weakest_score": score,
+                     "weakest_pair_key": f"{first}|{second}"})
     created = _insert_rows(Cluster, rows, returning_pks_of_scan=scan)
     pks[to_create] = created
     return pks
@@ -447,7 +447,8 @@ def _write_pairs(
             keys, rows_a, rows_b, scores, explained.json, clusters, reason_flags_in_bulk(explained)
         ):
             values = {
-                "score": score, "explanation": _JsonText(text), "cluster_id": cluster or None, "last_scored_at": now, **flags,
+                "score": score, "explanation": _JsonText(text), "cluster_id": cluster or None,
+                "last_scored_at": now, **flags,
             }
             found = existing.get(key)
             if found is None:
