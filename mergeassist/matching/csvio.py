@@ -4,24 +4,31 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
 
 import numpy as np
-from collections.abc import Iterable
-from pathlib import Path
 
-from mergeassist.core.csvsafe import neutralise_row
+from mergeassist.core.csvsafe import neutralise_cell, neutralise_row
 from mergeassist.crm.ids import parse_crm_id
 
+from .columns import CodedValues, RawValues
 from .engine import MatchResult, ScoredPair, compact_explanation
 from .records import RECORD_FIELDS, Record
 
+# From this size on a CSV is read by Arrow (see read_columns_csv). Below it, importing pyarrow and
+# its memory pool costs more time and memory (~0.3 s, ~100 MB) than the csv module's reading.
+ARROW_FROM_BYTES = 8 * 1024 * 1024
 OUTPUT_COLUMNS: tuple[str, ...] = ("id_a", "id_b", "score", "is_match", "explanation")
 # Explanation forms in the written file: "compact" (`field similarity points` per row that
 # counts, see engine.compact_explanation) or "full" (the JSON rows the pair screen shows).
 EXPLANATION_FORMS: tuple[str, ...] = ("compact", "full")
 
 
-def read_columns_csv(path: str | Path) -> tuple[list[str], dict[str, list[str | None]], list[str]]:
+def read_columns_csv(path: str | Path) -> tuple[list[str], dict[str, RawValues], list[str]]:
     """(ids, {field: values}, problems) from a CSV with an `id` column and any Record field columns.
 
     Column-wise, for the engine's `find_duplicates_in_columns`. Extra columns are ignored and
@@ -29,8 +36,88 @@ def read_columns_csv(path: str | Path) -> tuple[list[str], dict[str, list[str | 
     duplicate id, the wrong number of cells) is skipped and described in `problems` with its line
     number, so one bad row never stops a scan. Ids are taken in their canonical form
     (`mergeassist.crm.ids`): "041" and "41" are one customer. A file without an `id` column is
-    one problem.
+    one problem. Values are stripped; an empty one is missing.
+
+    A clean file from ARROW_FROM_BYTES on is read by Arrow's CSV reader, each field as
+    `CodedValues` (its distinct values once, a code per record), without a Python object per
+    cell. A file with any row to skip is read again row by row, which is what can say where each
+    problem is; so is a small file.
     """
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        header = [name.strip() for name in next(csv.reader(handle), [])]
+    if "id" not in header:
+        return [], {}, [f"line 1: no 'id' column (found: {', '.join(header) or 'nothing'})"]
+    clean = _read_clean_columns(path, header) if os.path.getsize(path) >= ARROW_FROM_BYTES else None
+    if clean is not None:
+        ids, fields = clean
+        return ids, fields, []
+    return _read_columns_by_row(path)
+
+
+def _read_clean_columns(path: str | Path, header: list[str]) -> tuple[list[str], dict[str, RawValues]] | None:
+    """`read_columns_csv` by Arrow, or None when a row must be skipped (a row of the wrong width,
+    an unusable or repeated id) or the file is not valid CSV or UTF-8 (the row-by-row reader
+    then says where)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pa_csv
+
+    names = [f"column_{at}" for at in range(len(header))]  # the file's own may repeat or be blank
+    id_column = names[header.index("id")]
+    wanted = {name: names[header.index(name)] for name in RECORD_FIELDS if name in header}
+    try:
+        table = pa_csv.read_csv(
+            path,
+            read_options=pa_csv.ReadOptions(column_names=names, skip_rows=1),
+            parse_options=pa_csv.ParseOptions(newlines_in_values=True),
+            convert_options=pa_csv.ConvertOptions(
+                column_types={name: pa.string() for name in names},
+                include_columns=[id_column, *dict.fromkeys(wanted.values())],
+                strings_can_be_null=False,
+            ),
+        )
+    except pa.ArrowInvalid:
+        return None
+    ids = _clean_ids(table.column(id_column), pc)
+    if ids is None:
+        return None
+
+    def coded(column: str) -> CodedValues:
+        encoded = table.column(column).combine_chunks().dictionary_encode()
+        values = [value.strip() or None for value in encoded.dictionary.to_pylist()]
+        return CodedValues(encoded.indices.to_numpy(zero_copy_only=False), values)
+
+    # Arrow lets go of the GIL while it hashes a column, so columns are encoded side by side.
+    with ThreadPoolExecutor(2) as pool:
+        fields: dict[str, RawValues] = dict(zip(wanted, pool.map(coded, wanted.values())))
+    del table
+    # Arrow's allocator keeps freed blocks for reuse; the engine allocates elsewhere, so they
+    # would only add to the run's peak memory.
+    pa.default_memory_pool().release_unused()
+    return ids, fields
+
+
+# Ids already in their canonical form and short enough for int64: the usual export.
+_PLAIN_NUMERIC_ID = r"^[1-9][0-9]{0,17}$"
+
+
+def _clean_ids(column: Any, pc: Any) -> list[str] | None:
+    """The canonical ids of an Arrow column, or None if one is unusable or two are the same."""
+    raw: list[str] = column.to_pylist()
+    if pc.all(pc.match_substring_regex(column, _PLAIN_NUMERIC_ID)).as_py() is not False:
+        ids = raw  # canonical already (ids of an empty file land here too), so equal text is an equal id
+        distinct = pc.count_distinct(column).as_py()
+    else:
+        parsed = [parse_crm_id(value.strip()) if value.strip() else None for value in raw]
+        if None in parsed:
+            return None
+        ids = parsed  # type: ignore[assignment]
+        distinct = len(set(ids))
+    return ids if distinct == len(ids) else None
+
+
+def _read_columns_by_row(path: str | Path) -> tuple[list[str], dict[str, RawValues], list[str]]:
+    """`read_columns_csv` with the csv module, one row at a time, naming each skipped row's line."""
     ids: list[str] = []
     problems: list[str] = []
     seen_ids: set[str] = set()
@@ -73,7 +160,8 @@ def read_records_csv(path: str | Path) -> tuple[list[Record], list[str]]:
     """`read_columns_csv` as Records."""
     ids, fields, problems = read_columns_csv(path)
     names = list(fields)
-    records = [Record(record_id, **dict(zip(names, values))) for record_id, *values in zip(ids, *fields.values())]
+    columns = [values.decoded() if isinstance(values, CodedValues) else values for values in fields.values()]
+    records = [Record(record_id, **dict(zip(names, values))) for record_id, *values in zip(ids, *columns)]
     return records, problems
 
 
@@ -115,8 +203,9 @@ def write_result_csv(path: str | Path, result: MatchResult, explanation: str = "
                 texts = result.compact_explanations(indexes)
             else:
                 texts = [json.dumps(e, separators=(",", ":"), ensure_ascii=False) for e in result.explanations(indexes)]
-            firsts = [ids[row] for row in result.rows_a[indexes].tolist()]
-            seconds = [ids[row] for row in result.rows_b[indexes].tolist()]
+            # Ids may be text ("-5", "=A1" are ids a CRM can have): made inert as write_pairs_csv does.
+            firsts = [neutralise_cell(ids[row]) for row in result.rows_a[indexes].tolist()]
+            seconds = [neutralise_cell(ids[row]) for row in result.rows_b[indexes].tolist()]
             scores = [f"{score:.1f}" for score in result.scores[indexes].tolist()]
             matches = ["true" if match else "false" for match in result.is_match[indexes].tolist()]
             writer.writerows(zip(firsts, seconds, scores, matches, texts))

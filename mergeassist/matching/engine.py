@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import ctypes
 import gc
+import json
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
+from itertools import repeat
+from json.encoder import encode_basestring_ascii as _encode_json_string  # what json.dumps uses for str
 from typing import Any
 
 import numpy as np
@@ -50,15 +54,17 @@ class _Explainer:
     def explain(self, row_a: int, row_b: int) -> list[dict[str, Any]]:
         return self.explain_rows(np.array([row_a], dtype=np.int64), np.array([row_b], dtype=np.int64))[0]
 
-    def _table(self, rows_a: np.ndarray, rows_b: np.ndarray) -> tuple[dict[str, tuple[list, list, list]], dict[str, tuple[list[str], list[str]]]]:
-        """Per explanation row (field), column-wise over the pairs: (similarity rounded to 3
-        places or None, points rounded to 2, note); and per field both records' values.
+    def _coded_table(
+        self, rows_a: np.ndarray, rows_b: np.ndarray
+    ) -> tuple[dict[str, _CodedRow], PairSimilarities]:
+        """Per explanation row (field), column-wise over the pairs: similarity rounded to 3
+        places (None when missing), points rounded to 2 and the note, each as a code per pair
+        into its distinct values.
 
         One call of the scoring code for all pairs; rounding is done once per distinct value and
         notes are looked up by a code of their conditions, so the per-pair cost is a gather."""
         similarity = compare_pairs(self.columns, rows_a, rows_b, self.rules, self._vouched(rows_a, rows_b))
         points = field_points(similarity, self.rules)
-        values = _field_values_of_rows(self.columns, rows_a, rows_b, similarity.names_swapped)
         missing = {name: np.isnan(similarity.by_field[name]) for name in FIELD_ORDER}
         swapped = similarity.names_swapped
         conditions: dict[str, list[tuple[np.ndarray, str]]] = {
@@ -76,25 +82,30 @@ class _Explainer:
         conditions["contact_conflict"] = [(similarity.contact_conflict, "email, phone and address: two or more differ, none agrees")]
         conditions["name_only"] = [(points["name_only"] < 0, "nothing but the name agrees")]
         conditions["cluster"] = [(similarity.vouched, VOUCHED_NOTE)]
-        table: dict[str, tuple[list, list, list]] = {}
-        nothing = [None] * rows_a.size
-        for name in (*FIELD_ORDER, *_EXTRA_ROWS):
-            similar = _rounded(similarity.by_field[name], 3) if name in similarity.by_field else nothing
-            table[name] = (similar, _rounded(points[name], 2), _notes(conditions[name]))
-        return table, values
+        nothing = (np.zeros(rows_a.size, dtype=np.int64), [None])
+        table = {
+            name: _CodedRow(
+                *(_rounded_codes(similarity.by_field[name], 3) if name in similarity.by_field else nothing),
+                *_rounded_codes(points[name], 2),
+                *_note_codes(conditions[name]),
+            )
+            for name in (*FIELD_ORDER, *_EXTRA_ROWS)
+        }
+        return table, similarity
 
     def explain_rows(self, rows_a: np.ndarray, rows_b: np.ndarray) -> list[list[dict[str, Any]]]:
         """One explanation per pair (rows_a[k], rows_b[k]), as `explain` gives it."""
         rows_a, rows_b = np.asarray(rows_a, dtype=np.int64), np.asarray(rows_b, dtype=np.int64)
         if rows_a.size == 0:
             return []
-        table, values = self._table(rows_a, rows_b)
+        table, similarity = self._coded_table(rows_a, rows_b)
+        values = _field_values_of_rows(self.columns, rows_a, rows_b, similarity.names_swapped)
         blank = [""] * rows_a.size
         columns = []
         for name in (*FIELD_ORDER, *_EXTRA_ROWS):
             value_a, value_b = values.get(name, (blank, blank))
-            similar, points, notes = table[name]
-            columns.append((name, self.rules[name].weight, value_a, value_b, similar, points, notes))
+            row = table[name]
+            columns.append((name, self.rules[name].weight, value_a, value_b, *row.per_pair()))
         return [
             [
                 {"field": name, "value_a": value_a[k], "value_b": value_b[k], "similarity": similar[k], "weight": weight,
@@ -106,16 +117,106 @@ class _Explainer:
 
     def compact_rows(self, rows_a: np.ndarray, rows_b: np.ndarray) -> list[str]:
         """`compact_explanation(explanation)` for each pair, built from the same table without
-        building the dicts (scan_csv writes hundreds of thousands of them)."""
+        building the dicts (scan_csv writes hundreds of thousands of them): each field's text is
+        made once per distinct (similarity, points, note) and gathered."""
         rows_a, rows_b = np.asarray(rows_a, dtype=np.int64), np.asarray(rows_b, dtype=np.int64)
         if rows_a.size == 0:
             return []
-        table, _ = self._table(rows_a, rows_b)
-        parts: list[list[str]] = []
+        table, _ = self._coded_table(rows_a, rows_b)
+        joined = np.full(rows_a.size, "", dtype=object)
         for name in (*FIELD_ORDER, *_EXTRA_ROWS):
-            similar, points, notes = table[name]
-            parts.append([_compact_row(name, s, p, n) for s, p, n in zip(similar, points, notes)])
-        return ["; ".join(filter(None, row)) for row in zip(*parts)]
+            joined += table[name].compact_texts(name)  # each non-empty text starts with "; "
+        return [text[2:] for text in joined.tolist()]
+
+    def json_rows(self, rows_a: np.ndarray, rows_b: np.ndarray) -> ExplainedColumns:
+        """The explanations of many pairs as JSON text, each equal to `json.dumps(explanation)`,
+        built from the same table without building the dicts: the parts that repeat (a row's
+        similarity, weight, points and note) are encoded once per distinct combination, the
+        values once per pair by the json module's own string encoder."""
+        rows_a, rows_b = np.asarray(rows_a, dtype=np.int64), np.asarray(rows_b, dtype=np.int64)
+        if rows_a.size == 0:
+            return ExplainedColumns([], {})
+        table, similarity = self._coded_table(rows_a, rows_b)
+        values = _field_values_of_rows(self.columns, rows_a, rows_b, similarity.names_swapped)
+        pieces: list[Iterable[str]] = []
+        for position, name in enumerate((*FIELD_ORDER, *_EXTRA_ROWS)):
+            opening = ("[" if position == 0 else ", ") + '{"field": ' + _encode_json_string(name) + ", "
+            closing = table[name].json_tails(self.rules[name].weight)
+            if name in values:
+                value_a, value_b = values[name]
+                pieces += [
+                    repeat(opening + '"value_a": '), map(_encode_json_string, value_a), repeat(', "value_b": '),
+                    map(_encode_json_string, value_b), closing,
+                ]
+            else:
+                pieces += [repeat(opening + '"value_a": "", "value_b": ""'), closing]
+        texts = ["".join(parts) + "]" for parts in zip(*pieces)]
+        return ExplainedColumns(texts, table)
+
+
+@dataclass(frozen=True, slots=True)
+class _CodedRow:
+    """One explanation row over many pairs: per pair a code into each list of distinct values."""
+
+    similarity_codes: np.ndarray
+    similarities: list[float | None]
+    point_codes: np.ndarray
+    points: list[float | None]
+    note_codes: np.ndarray
+    notes: list[str]
+
+    def per_pair(self) -> tuple[list[float | None], list[float | None], list[str]]:
+        return (
+            _gather(self.similarities, self.similarity_codes), _gather(self.points, self.point_codes),
+            _gather(self.notes, self.note_codes),
+        )
+
+    def compact_texts(self, name: str) -> np.ndarray:
+        """`"; " + _compact_row(...)` per pair ("" for a row the compact form leaves out)."""
+        points, notes = len(self.points), len(self.notes)
+        combined = (self.similarity_codes * points + self.point_codes) * notes + self.note_codes
+        distinct, inverse = np.unique(combined, return_inverse=True)
+        texts = []
+        for code in distinct.tolist():
+            similarity, point, note = self._values_of(code, points, notes)
+            text = _compact_row(name, similarity, point, note)
+            texts.append(f"; {text}" if text else "")
+        return np.array(texts, dtype=object)[inverse.reshape(-1)]
+
+    def json_tails(self, weight: float) -> list[str]:
+        """`, "similarity": …, "weight": …, "points": …, "note": …}` per pair, as json.dumps
+        writes it."""
+        points, notes = len(self.points), len(self.notes)
+        combined = (self.similarity_codes * points + self.point_codes) * notes + self.note_codes
+        distinct, inverse = np.unique(combined, return_inverse=True)
+        texts = []
+        for code in distinct.tolist():
+            similarity, point, note = self._values_of(code, points, notes)
+            texts.append(", " + json.dumps({"similarity": similarity, "weight": weight, "points": point, "note": note})[1:])
+        return _gather(texts, inverse.reshape(-1))
+
+    def _values_of(self, combined: int, points: int, notes: int) -> tuple[float | None, float | None, str]:
+        """The (similarity, points, note) a combined code stands for."""
+        return (
+            self.similarities[combined // (points * notes)], self.points[combined // notes % points],
+            self.notes[combined % notes],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ExplainedColumns:
+    """Explanations of many pairs, column-wise: `json[k]` is pair k's explanation as JSON text
+    (`json.dumps(explanation)`); `similarities(row)` and `notes(row)` give one explanation row's
+    values for every pair, as the explanation's dicts hold them."""
+
+    json: list[str]
+    _table: dict[str, _CodedRow]
+
+    def similarities(self, row: str) -> list[float | None]:
+        return _gather(self._table[row].similarities, self._table[row].similarity_codes)
+
+    def notes(self, row: str) -> list[str]:
+        return _gather(self._table[row].notes, self._table[row].note_codes)
 
 
 _EXTRA_ROWS: tuple[str, ...] = ("different_person", "contact_conflict", "name_only", "cluster")
@@ -124,23 +225,26 @@ VOUCHED_NOTE = "both match one third record strongly; neither has an email or ph
 MOVED_NOTE = "one name swapped into the other's place, the other differs"
 
 
-def _rounded(values: np.ndarray, digits: int) -> list[float | None]:
-    """round(float(v), digits) per value, None for NaN: computed once per distinct value."""
+def _gather(values: list[Any], codes: np.ndarray) -> list[Any]:
+    table = np.empty(len(values), dtype=object)
+    table[:] = values
+    return table[codes].tolist()
+
+
+def _rounded_codes(values: np.ndarray, digits: int) -> tuple[np.ndarray, list[float | None]]:
+    """(code per value, distinct values): round(float(v), digits) once per distinct value, None for NaN."""
     distinct, inverse = np.unique(values, return_inverse=True)
-    rounded = np.array([None if value != value else round(value, digits) for value in distinct.tolist()] + [None], dtype=object)
-    return rounded[inverse.reshape(-1)].tolist()
+    rounded = [None if value != value else round(value, digits) for value in distinct.tolist()]
+    return inverse.reshape(-1).astype(np.int64), rounded
 
 
-def _notes(conditions: list[tuple[np.ndarray, str]]) -> list[str]:
-    """The note per pair: the texts of the conditions that hold, in order, joined by "; "."""
+def _note_codes(conditions: list[tuple[np.ndarray, str]]) -> tuple[np.ndarray, list[str]]:
+    """(code per pair, notes): a pair's note is the texts of the conditions that hold, in order, joined by "; "."""
     code = np.zeros(conditions[0][0].size, dtype=np.int64)
     for bit, (holds, _) in enumerate(conditions):
         code |= np.asarray(holds, dtype=np.int64) << bit
-    texts = np.array(
-        ["; ".join(text for bit, (_, text) in enumerate(conditions) if combination >> bit & 1) for combination in range(1 << len(conditions))],
-        dtype=object,
-    )
-    return texts[code].tolist()
+    texts = ["; ".join(text for bit, (_, text) in enumerate(conditions) if combination >> bit & 1) for combination in range(1 << len(conditions))]
+    return code, texts
 
 
 def _compact_row(name: str, similarity: float | None, points: float, note: str) -> str:
@@ -250,6 +354,13 @@ class MatchResult:
         """`compact_explanation` of the reported pairs at `indexes`, without building the dicts."""
         indexes = np.asarray(indexes, dtype=np.int64)
         return self._explainer.compact_rows(self.rows_a[indexes], self.rows_b[indexes])
+
+    def explanations_as_json(self, indexes: np.ndarray | Sequence[int]) -> ExplainedColumns:
+        """The explanations of the reported pairs at `indexes` as JSON text (each equal to
+        `json.dumps(pair.explanation)`), with their rows' similarities and notes column-wise:
+        for writing many explanations to a database without building their dicts."""
+        indexes = np.asarray(indexes, dtype=np.int64)
+        return self._explainer.json_rows(self.rows_a[indexes], self.rows_b[indexes])
 
     def explained_pairs(self, *, only_matches: bool = False, chunk: int = 20_000) -> Iterator[ScoredPair]:
         """The pairs (or only the matches), best first, with their explanations built a chunk at a

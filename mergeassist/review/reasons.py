@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from mergeassist.matching.engine import ExplainedColumns
+
 REASON_LABELS: dict[str, str] = {
     "same_email": "same email",
     "same_phone": "same phone",
@@ -22,18 +24,44 @@ def reason_flags(explanation: Iterable[Mapping[str, Any]]) -> dict[str, bool]:
     """The pair's reason flags, keyed like the CandidatePair columns."""
     rows = {row.get("field"): row for row in explanation}
 
-    def same(field: str) -> bool:
-        similarity = (rows.get(field) or {}).get("similarity")
-        return similarity is not None and similarity >= SAME
+    def similarity(field: str) -> float | None:
+        return (rows.get(field) or {}).get("similarity")
 
-    notes = " ".join(str((rows.get(f) or {}).get("note", "")) for f in ("first_name", "last_name"))
+    def note(field: str) -> str:
+        return str((rows.get(field) or {}).get("note", ""))
+
+    return _flags(
+        similarity("email"), similarity("phone"), similarity("address"), note("first_name"), note("last_name")
+    )
+
+
+def reason_flags_in_bulk(explained: ExplainedColumns) -> list[dict[str, bool]]:
+    """`reason_flags` of many explanations at once, from their rows column-wise (as the scan
+    writes them), without building each explanation's dicts."""
+    return list(
+        map(
+            _flags,
+            explained.similarities("email"), explained.similarities("phone"), explained.similarities("address"),
+            explained.notes("first_name"), explained.notes("last_name"),
+        )
+    )
+
+
+def _flags(
+    email: float | None, phone: float | None, address: float | None, first_name_note: str, last_name_note: str
+) -> dict[str, bool]:
+    notes = f"{first_name_note} {last_name_note}"
     return {
-        "same_email": same("email"),
-        "same_phone": same("phone"),
-        "same_address": same("address"),
+        "same_email": _same(email),
+        "same_phone": _same(phone),
+        "same_address": _same(address),
         "nickname": "nickname" in notes,
         "names_swapped": "swapped" in notes,
     }
+
+
+def _same(similarity: float | None) -> bool:
+    return similarity is not None and similarity >= SAME
 
 
 def top_reasons(explanation: Iterable[Mapping[str, Any]], limit: int = 3) -> list[str]:

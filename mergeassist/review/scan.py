@@ -18,16 +18,18 @@ many customers changed.
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, connection, reset_queries, transaction
+from django.db import DatabaseError, IntegrityError, connection, models, reset_queries, transaction
 from django.db.models import Min, Q
 from django.utils import timezone
 
@@ -38,7 +40,7 @@ from mergeassist.crm.types import CORE_FIELDS
 from mergeassist.matching import DEFAULT_THRESHOLD, MatchConfig, MatchResult, run_full, run_incremental
 from mergeassist.review import scan_cache
 from mergeassist.review.models import CandidatePair, Cluster, ScanRun
-from mergeassist.review.reasons import REASON_LABELS, reason_flags
+from mergeassist.review.reasons import REASON_LABELS, reason_flags_in_bulk
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +50,8 @@ BATCH = 1000
 # Pairs explained and written per step: bounds the memory explanations take (~2 KB a pair).
 WRITE_CHUNK = 5000
 READ_CHUNK = 20_000
+# SQLite's page cache while a scan writes its pairs (see _page_cache_for_big_writes).
+WRITE_CACHE_KIB = 256 * 1024
 # A running scan whose heartbeat is older than this is presumed dead (a crash, a kill -9) and no
 # longer blocks the next one. Far longer than any stage of a 1M-customer scan.
 STALE_AFTER = timedelta(minutes=30)
@@ -170,7 +174,7 @@ def do_scan(*, full: bool = False, big_run: bool = False, on_progress: Progress 
         scan.customers_scanned = int(result.stats["records"])
         scan.candidate_pairs = int(result.stats["candidate_pairs"])
         scan.state_token = uuid.uuid4().hex
-        with transaction.atomic():
+        with _page_cache_for_big_writes(), transaction.atomic():
             written = _write(scan, result, snapshot, cached, progress)
             scan.status = ScanRun.Status.SUCCEEDED
             scan.finished_at = scan.heartbeat_at = timezone.now()
@@ -193,6 +197,25 @@ def do_scan(*, full: bool = False, big_run: bool = False, on_progress: Progress 
         )
         raise
     return scan
+
+
+@contextmanager
+def _page_cache_for_big_writes() -> Iterator[None]:
+    """On SQLite, a page cache of WRITE_CACHE_KIB for the scan's write transaction, then the
+    connection's own again. Its inserts touch seven indexes of the pair table in random order;
+    with SQLite's default 2 MB cache their pages are spilled and read back over and over."""
+    if connection.vendor != "sqlite":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA cache_size")
+        (previous,) = cursor.fetchone()
+        cursor.execute(f"PRAGMA cache_size = {-WRITE_CACHE_KIB}")  # negative: a size in KiB
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"PRAGMA cache_size = {int(previous)}")
 
 
 def _message(exc: BaseException) -> str:
@@ -308,14 +331,12 @@ def _write(
     size = len(snapshot.ids)
 
     # The new clusters, and each row's cluster number (-1: in none).
+    members = _ClusterMembers.of(result, snapshot.ids, np.concatenate([rows_a, rows_b]))
     cluster_of_row = np.full(size, -1, dtype=np.int64)
-    row_of_id = {crm_id: row for row, crm_id in enumerate(snapshot.ids)} if result.clusters else {}
-    member_rows = [np.array([row_of_id[crm_id] for crm_id in cluster.ids], dtype=np.int64) for cluster in result.clusters]
+    cluster_of_row[members.rows] = np.repeat(np.arange(members.sizes.size), members.sizes)
     group_size_of_row = np.full(size, 2, dtype=np.int64)
-    for number, rows in enumerate(member_rows):
-        cluster_of_row[rows] = number
-        group_size_of_row[rows] = rows.size
-    cluster_pks = _save_clusters(scan, result, member_rows, cached)
+    group_size_of_row[members.rows] = np.repeat(members.sizes, members.sizes)
+    cluster_pks = _save_clusters(scan, result, members, cached)
     scan.clusters = len(result.clusters)
     new_cluster_pk_of_row = np.where(cluster_of_row >= 0, cluster_pks[np.maximum(cluster_of_row, 0)] if cluster_pks.size else 0, 0)
 
@@ -346,39 +367,67 @@ def _write(
     _retire(scan, result, matched, snapshot, retire_keys)
     _delete_unused_clusters(scan, old_cluster_pks if cached is not None else None)
     cluster_info = {
-        int(pk): (len(member_rows[number]), result.clusters[number].weakest_link)
-        for number, pk in enumerate(cluster_pks.tolist())
+        pk: (size, cluster.weakest_link)
+        for pk, size, cluster in zip(cluster_pks.tolist(), members.sizes.tolist(), result.clusters)
     }
     return {"matched": np.sort(codes), "cluster_pk_of_row": new_cluster_pk_of_row, "cluster_info": cluster_info}
 
 
-def _save_clusters(scan: ScanRun, result: MatchResult, member_rows: list[np.ndarray], cached: dict[str, Any] | None) -> np.ndarray:
+@dataclass
+class _ClusterMembers:
+    """Every new cluster's member rows, one flat array in cluster order (`sizes` per cluster)."""
+
+    rows: np.ndarray
+    sizes: np.ndarray
+
+    @classmethod
+    def of(cls, result: MatchResult, ids: list[str], matched_rows: np.ndarray) -> _ClusterMembers:
+        # Only rows in a matched pair can be in a cluster: map their ids, not the whole snapshot's.
+        in_pairs = np.unique(matched_rows).tolist()
+        row_of_id = {ids[row]: row for row in in_pairs}
+        flat = [crm_id for cluster in result.clusters for crm_id in cluster.ids]
+        rows = np.fromiter(map(row_of_id.__getitem__, flat), dtype=np.int64, count=len(flat))
+        sizes = np.fromiter(
+            (len(cluster.ids) for cluster in result.clusters), dtype=np.int64, count=len(result.clusters)
+        )
+        return cls(rows, sizes)
+
+    @property
+    def starts(self) -> np.ndarray:
+        return np.cumsum(self.sizes) - self.sizes
+
+
+def _save_clusters(
+    scan: ScanRun, result: MatchResult, members: _ClusterMembers, cached: dict[str, Any] | None
+) -> np.ndarray:
     """A Cluster pk per new cluster: the same row as before for a cluster that did not change
     (same members, same weakest link), a new row otherwise."""
     pks = np.zeros(len(result.clusters), dtype=np.int64)
-    to_create: list[tuple[int, dict[str, Any]]] = []
-    old_pk_of_row = cached["cluster_pk_of_row"] if cached is not None else None
-    old_info = cached["cluster_info"] if cached is not None else {}
-    for number, (cluster, rows) in enumerate(zip(result.clusters, member_rows)):
-        if old_pk_of_row is not None and rows.size and int(rows.max()) < old_pk_of_row.size:
-            old = int(old_pk_of_row[rows[0]])
-            if old and old_info.get(old) == (rows.size, cluster.weakest_link) and bool((old_pk_of_row[rows] == old).all()):
+    if not result.clusters:
+        return pks
+    if cached is not None:
+        # A cluster may keep its row when all its members were in one old cluster (pk > 0) ...
+        old_pk_of_row: np.ndarray = cached["cluster_pk_of_row"]
+        known = members.rows < old_pk_of_row.size
+        old_of_member = np.where(known, old_pk_of_row[np.minimum(members.rows, old_pk_of_row.size - 1)], -1)
+        starts = members.starts
+        first_old = old_of_member[starts]
+        same = np.logical_and.reduceat(old_of_member == np.repeat(first_old, members.sizes), starts)
+        old_info = cached["cluster_info"]
+        # ... and that old cluster had as many members and the same weakest link.
+        for number in np.flatnonzero(same & (first_old > 0)).tolist():
+            old = int(first_old[number])
+            if old_info.get(old) == (int(members.sizes[number]), result.clusters[number].weakest_link):
                 pks[number] = old
-                continue
-        to_create.append(
-            (
-                number,
-                {
-                    "scan_id": scan.pk,
-                    "size": len(cluster.ids),
-                    "weakest_score": cluster.weakest_link[2],
-                    "weakest_pair_key": pair_key_of(cluster.weakest_link[0], cluster.weakest_link[1]),
-                },
-            )
-        )
-    created = _insert_rows(Cluster, [made for _, made in to_create], returning_pks_of_scan=scan)
-    for (number, _), pk in zip(to_create, created):
-        pks[number] = pk
+    to_create = np.flatnonzero(pks == 0).tolist()
+    # The weakest link's ids are canonical and in id order (the engine's), as in pair keys.
+    rows = []
+    for number in to_create:
+        first, second, score = result.clusters[number].weakest_link
+        rows.append({"scan_id": scan.pk, "size": int(members.sizes[number]), "weakest_score": score,
+                     "weakest_pair_key": f"{first}|{second}"})
+    created = _insert_rows(Cluster, rows, returning_pks_of_scan=scan)
+    pks[to_create] = created
     return pks
 
 
@@ -406,15 +455,19 @@ def _write_pairs(
                     "pair_key", "pk", "state"
                 )
             )
-        explanations = result.explanations(chunk)
+        explained = result.explanations_as_json(chunk)
         scores = result.scores[chunk].tolist()
+        clusters = cluster_pk_of_row[result.rows_a[chunk]].tolist()
+        group_sizes = group_size_of_row[result.rows_a[chunk]].tolist()
         to_create: list[dict[str, Any]] = []
         to_update: list[dict[str, Any]] = []
         revived: list[dict[str, Any]] = []
-        for key, row_a, row_b, score, explanation in zip(keys, rows_a, rows_b, scores, explanations):
+        for key, row_a, row_b, score, text, cluster, group_size, flags in zip(
+            keys, rows_a, rows_b, scores, explained.json, clusters, group_sizes, reason_flags_in_bulk(explained)
+        ):
             values = {
-                "score": score, "explanation": explanation, "cluster_id": int(cluster_pk_of_row[row_a]) or None,
-                "group_size": int(group_size_of_row[row_a]), "last_scored_at": now, **reason_flags(explanation),
+                "score": score, "explanation": _JsonText(text), "cluster_id": cluster or None,
+                "group_size": group_size, "last_scored_at": now, **flags,
             }
             found = existing.get(key)
             if found is None:
@@ -435,6 +488,7 @@ def _write_pairs(
         for values in revived:
             # Only a pair still retired is revived: a reviewer may have acted on it meanwhile.
             pk = values.pop("pk")
+            values["explanation"] = json.loads(values["explanation"])  # the ORM encodes it again
             CandidatePair.objects.filter(pk=pk, state=CandidatePair.State.RETIRED).update(
                 state=CandidatePair.State.PENDING, decided_at=None, decided_by=None, **values
             )
@@ -478,19 +532,52 @@ def _insert_rows(model: Any, rows: list[dict[str, Any]], returning_pks_of_scan: 
     return pks
 
 
+class _JsonText(str):
+    """A JSONField's value already encoded (the engine's bulk explanations): written as it is."""
+
+
+class _AlreadyEncoded(json.JSONEncoder):
+    """The encoder Django's `adapt_json_value` is given for a `_JsonText`: on every backend it
+    then stores the text itself (SQLite takes the str, PostgreSQL's Jsonb wrapper dumps it)."""
+
+    def encode(self, o: Any) -> str:
+        return str(o) if isinstance(o, _JsonText) else super().encode(o)
+
+
+# Django's own fields whose conversion of a str, int or float depends on its type alone.
+_PLAIN_FIELDS: tuple[type, ...] = (models.CharField, models.IntegerField, models.FloatField, models.ForeignKey)
+
+
 def _prepared(fields: list[Any], rows: list[dict[str, Any]], defaults: dict[str, Any]) -> list[list[Any]]:
     """Each row's values through each field's get_db_prep_save. Flags, timestamps and missing
-    values repeat across rows (one `now` per scan): those are converted once per distinct value."""
+    values repeat across rows (one `now` per scan): those are converted once per distinct value.
+    A plain field (`_PLAIN_FIELDS`) whose values are all of one type and whose conversion gives
+    the first one back as it is gives every one back as it is (SQLite; PostgreSQL wraps ints):
+    those are passed as they are."""
     columns: list[list[Any]] = []
     for field in fields:
         name, default = field.attname, defaults.get(field.attname)
         raw = [row.get(name, default) for row in rows]
-        if all(value is None or isinstance(value, (bool, datetime)) for value in raw):
+        if raw and all(type(value) is _JsonText for value in raw):
+            columns.append([connection.ops.adapt_json_value(value, _AlreadyEncoded) for value in raw])
+        elif all(value is None or isinstance(value, (bool, datetime)) for value in raw):
             memo: dict[Any, Any] = {}
             columns.append([memo[value] if value in memo else memo.setdefault(value, field.get_db_prep_save(value, connection)) for value in raw])
+        elif _unchanged_by(field, raw):
+            columns.append(raw)
         else:
             columns.append([field.get_db_prep_save(value, connection) for value in raw])
     return [list(values) for values in zip(*columns)]
+
+
+def _unchanged_by(field: Any, values: list[Any]) -> bool:
+    if type(field) not in _PLAIN_FIELDS or not values or len({type(value) for value in values}) != 1:
+        return False
+    first = values[0]
+    if type(first) not in (str, int, float):
+        return False
+    converted = field.get_db_prep_save(first, connection)
+    return type(converted) is type(first) and converted == first
 
 
 _RESCORED_COLUMNS = ("score", "explanation", "cluster_id", "group_size", "last_scored_at", *REASON_LABELS)

@@ -4,6 +4,7 @@ leaves the process as it found it unless asked; ids are ordered by crm.ids."""
 from __future__ import annotations
 
 import gc
+import json
 import random
 import subprocess
 import sys
@@ -42,6 +43,11 @@ def test_bulk_explanations_equal_one_pair_explanations(customers: list) -> None:
     assert streamed == everything
     # The compact form built from the same table equals the compact form of each explanation.
     assert result.compact_explanations(np.arange(len(result.pairs))) == [compact_explanation(e) for e in everything]
+    # So does the JSON text the scan stores: json.dumps of each explanation, character for character.
+    explained = result.explanations_as_json(np.arange(len(result.pairs)))
+    assert explained.json == [json.dumps(e) for e in everything]
+    assert explained.similarities("email") == [e[2]["similarity"] for e in everything]
+    assert explained.notes("first_name") == [e[0]["note"] for e in everything]
 
 
 def test_the_compact_explanation_keeps_every_row_that_counts() -> None:

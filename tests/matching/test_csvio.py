@@ -6,7 +6,11 @@ import csv
 import json
 from pathlib import Path
 
-from mergeassist.matching import find_duplicates, read_records_csv, write_pairs_csv
+import pytest
+
+from mergeassist.matching import CodedValues, find_duplicates, read_columns_csv, read_records_csv, write_pairs_csv
+from mergeassist.matching import csvio
+from mergeassist.matching.csvio import _read_columns_by_row
 
 
 def test_it_reads_records_and_reports_bad_rows_by_line(tmp_path: Path) -> None:
@@ -44,3 +48,56 @@ def test_it_writes_pairs_with_json_explanations(tmp_path: Path) -> None:
     assert (row["id_a"], row["id_b"], row["is_match"]) == ("1", "2", "true")
     assert float(row["score"]) >= 60
     assert {entry["field"] for entry in json.loads(row["explanation"])} >= {"email", "first_name"}
+
+
+def test_a_small_file_is_read_row_by_row(tmp_path: Path) -> None:
+    path = tmp_path / "customers.csv"
+    path.write_text("id,email\n1,a@x.com\n", encoding="utf-8")
+    assert read_columns_csv(path) == (["1"], {"email": ["a@x.com"]}, [])
+
+
+def _decoded(fields: dict) -> dict:
+    return {name: values.decoded() if isinstance(values, CodedValues) else list(values) for name, values in fields.items()}
+
+
+def test_a_clean_file_is_read_column_wise_as_the_row_reader_reads_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(csvio, "ARROW_FROM_BYTES", 0)  # Arrow reads files this small too
+    path = tmp_path / "customers.csv"
+    path.write_text(
+        "\ufeff id ,name_first,email,email,favourite_colour,name_last\n"
+        "1,  Ann ,ann.lee@gmail.com,second@x.com,blue,Lee\n"
+        "\n"
+        '¹,"Bob\nby",,x,red," "\n'
+        "12,Ann,ann.lee@gmail.com,,,\n"
+        "041x,Cy,\"c,y@x.com\",,,Lee\n",
+        encoding="utf-8",
+    )
+    ids, fields, problems = read_columns_csv(path)
+    # The column-wise reader took it (coded values), not the row-by-row one.
+    assert all(isinstance(values, CodedValues) for values in fields.values())
+    row_ids, row_fields, row_problems = _read_columns_by_row(path)
+    assert (ids, _decoded(fields), problems) == (row_ids, row_fields, row_problems)
+    assert ids == ["1", "¹", "12", "041x"]
+    assert _decoded(fields) == {
+        "name_first": ["Ann", "Bob\nby", "Ann", "Cy"],
+        "name_last": ["Lee", None, None, "Lee"],
+        "email": ["ann.lee@gmail.com", None, "ann.lee@gmail.com", "c,y@x.com"],
+    }
+
+
+def test_a_file_with_a_row_to_skip_is_read_row_by_row_with_line_numbers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(csvio, "ARROW_FROM_BYTES", 0)
+    path = tmp_path / "customers.csv"
+    path.write_text("id,email\n041,a@x.com\n41,b@x.com\n7\x01,c@x.com\n8,d@x.com\n", encoding="utf-8")
+    ids, fields, problems = read_columns_csv(path)
+    assert ids == ["41", "8"]
+    assert _decoded(fields) == {"email": ["a@x.com", "d@x.com"]}
+    assert problems == ["line 3: id '41' seen before, skipped", "line 4: '7\\x01' is not a customer id, skipped"]
+
+
+def test_an_empty_file_with_a_header_has_no_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(csvio, "ARROW_FROM_BYTES", 0)
+    path = tmp_path / "customers.csv"
+    path.write_text("id,email\n", encoding="utf-8")
+    ids, fields, problems = read_columns_csv(path)
+    assert (ids, _decoded(fields), problems) == ([], {"email": []}, [])

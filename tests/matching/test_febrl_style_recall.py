@@ -3,12 +3,13 @@ whose address was mistyped: tables of pairs that must match, and look-alikes tha
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import numpy as np
 import pytest
 
-from mergeassist.matching import Record, engine, find_duplicates
+from mergeassist.matching import Record, compact_explanation, engine, find_duplicates
 
 DYLAN = Record(id="1", name_first="Dylan", name_last="Fondum", address1="51 Clancy Street", address2="Rosemount",
                city="Cowell", state="vic", zip="2066")
@@ -158,6 +159,11 @@ def test_the_cluster_vouches_for_two_copies_of_one_record() -> None:
     assert pytest.approx(min(100.0, sum(row["points"] for row in pair.explanation)), abs=0.2) == pair.score
     # The pairs with the original get no points from the cluster: nobody else matches both.
     assert all(row["points"] == 0 for row in scores[("1", "2")].explanation if row["field"] == "cluster")
+    # The bulk forms the scan and scan_csv write carry the cluster row as the one-pair form does.
+    everything = np.arange(len(result.pairs))
+    explanations = [p.explanation for p in result.pairs]
+    assert result.explanations_as_json(everything).json == [json.dumps(e) for e in explanations]
+    assert result.compact_explanations(everything) == [compact_explanation(e) for e in explanations]
 
 
 CLUSTER_LOOK_ALIKES = [

@@ -90,3 +90,12 @@ def test_it_reports_ids_no_customer_can_have_and_goes_on(tmp_path, capsys):
     assert "line 5: id '1' seen before, skipped" in captured.err
     rows = list(csv.DictReader(out.open()))
     assert [(row["id_a"], row["id_b"], row["is_match"]) for row in rows] == [("1", "¹", "true")]
+
+
+def test_it_writes_text_ids_a_spreadsheet_would_run_as_inert_text(tmp_path):
+    # "-5" and "=5" are ids a CRM can have (text ids); a spreadsheet would read them as formulas.
+    source = write(tmp_path, HEADER + ROWS[0].replace("1,", "=5,", 1) + ROWS[1].replace("2,", "-5,", 1))
+    out = tmp_path / "pairs.csv"
+    call_command("scan_csv", str(source), "--out", str(out))
+    rows = list(csv.DictReader(out.open()))
+    assert [(row["id_a"], row["id_b"]) for row in rows] == [("'-5", "'=5")]

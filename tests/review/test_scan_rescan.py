@@ -13,7 +13,9 @@ from django.utils import timezone
 from mergeassist.crm.models import Customer
 from mergeassist.crm.types import CORE_FIELDS
 from mergeassist.review.models import CandidatePair, Cluster, ScanRun
-from mergeassist.review.scan import ScanAlreadyRunning, do_scan
+from mergeassist.matching import find_duplicates_in_columns
+from mergeassist.review.reasons import REASON_LABELS, reason_flags
+from mergeassist.review.scan import ScanAlreadyRunning, do_scan, match_config
 from mergeassist.sandbox.generator import generate_customers
 
 pytestmark = pytest.mark.django_db
@@ -123,6 +125,7 @@ def test_a_retired_pair_whose_customers_score_again_comes_back_pending():
     assert scan.kind == ScanRun.Kind.INCREMENTAL
     revived = CandidatePair.objects.get(pk=pair.pk)
     assert revived.state == CandidatePair.State.PENDING and revived.decided_at is None and revived.cluster_id
+    assert revived.explanation == pair.explanation and isinstance(revived.explanation, list)
     assert CandidatePair.objects.get(pk=rejected.pk).state == CandidatePair.State.REJECTED
     assert scan.pairs_revived >= 1
     assert len(rows) > 0
@@ -163,3 +166,19 @@ def test_a_changed_engine_setting_rebuilds_the_state(settings):
     assert do_scan().kind == ScanRun.Kind.INCREMENTAL
     settings.MERGEASSIST_MATCH_WEIGHTS = {"phone": 80.0}
     assert do_scan().kind == ScanRun.Kind.FULL
+
+
+def test_the_stored_explanations_and_reasons_are_the_engines_one_pair_ones():
+    rows = load_snapshot(count=800, seed=4)
+    do_scan()
+    fields = {name: [getattr(row, name) for row in rows] for name in CORE_FIELDS if name != "country"}
+    result = find_duplicates_in_columns([row.crm_id for row in rows], fields, match_config())
+    # pair.explanation is built for that one pair on its own (not in bulk).
+    expected = {f"{pair.id_a}|{pair.id_b}": pair.explanation for pair in result.pairs if pair.is_match}
+    stored = list(CandidatePair.objects.values_list("pair_key", "explanation", *REASON_LABELS))
+    assert len(stored) == len(expected) > 100
+    for key, explanation, *flags in stored:
+        assert explanation == expected[key], key
+        assert dict(zip(REASON_LABELS, flags)) == reason_flags(explanation), key
+    # Every kind of flag is among them, so each column was compared both ways.
+    assert all(any(flags[k] for _, _, *flags in stored) for k in range(len(REASON_LABELS)))
