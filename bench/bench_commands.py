@@ -278,8 +278,12 @@ def _bench_env(database: Path) -> dict[str, str]:
     env = dict(os.environ)
     env["DATABASE_URL"] = f"sqlite:///{database}"
     env["MERGEASSIST_SCAN_CACHE_DIR"] = str(DATA / f"{database.stem}-cache")
+    # Production settings, as a deployment runs the commands: they need a secret key and a CRM to
+    # start, though neither command calls the CRM.
     env.setdefault("DJANGO_DEBUG", "false")
     env.setdefault("DJANGO_SECRET_KEY", "bench-only-not-secret")
+    env.setdefault("MERGEASSIST_CRM_URL", "http://127.0.0.1:9/not-called")
+    env.setdefault("MERGEASSIST_CRM_API_KEY", "sk_bench_not_a_secret")
     return env
 
 
@@ -428,8 +432,7 @@ def main(argv: list[str]) -> int:
     started = time.perf_counter()
     csv_names = _names(arguments.csv)
     if csv_names:
-        env = dict(os.environ)
-        env.setdefault("DATABASE_URL", f"sqlite:///{DATA / 'scan-csv.sqlite3'}")
+        env = _bench_env(DATA / "scan-csv.sqlite3")
         print(CSV_HEADER, flush=True)
         lines.append(CSV_HEADER)
         for name in csv_names:

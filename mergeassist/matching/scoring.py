@@ -382,14 +382,21 @@ def _house_anagrams(columns: Columns) -> np.ndarray:
     return anagram
 
 
-def _numbers_only(columns: Columns) -> np.ndarray:
-    """Per street vocab entry: True when it has no word but numbers ("1", "12 3")."""
-    numbers_only = columns.cache.get("street_numbers_only")
-    if numbers_only is None:
-        numbers_only = columns.cache["street_numbers_only"] = np.array(
-            [bool(value) and all(word[:1].isdigit() for word in value.split(" ")) for value in columns.street.vocab.tolist()], dtype=bool
-        )
-    return numbers_only
+def _numbers_only(columns: Columns, codes: np.ndarray) -> np.ndarray:
+    """Per street code: True when its line has no word but numbers ("1", "12 3").
+
+    Worked out only for the lines asked about, and remembered: at a million records the street
+    vocabulary holds ~700k lines, of which scoring compares far fewer. Two scoring threads may
+    fill in the same line at once; both write the same answer."""
+    known = columns.cache.get("street_numbers_only")
+    if known is None:
+        known = columns.cache["street_numbers_only"] = np.full(len(columns.street.vocab), -1, dtype=np.int8)
+    wanted = np.unique(codes)
+    unknown = wanted[known[wanted] < 0]
+    if unknown.size:
+        lines = columns.street.vocab[unknown].tolist()
+        known[unknown] = [bool(line) and all(word[:1].isdigit() for word in line.split(" ")) for line in lines]
+    return known[codes] == 1
 
 
 def _address_similarity(columns: Columns, rows_a: np.ndarray, rows_b: np.ndarray) -> np.ndarray:
@@ -416,8 +423,7 @@ def _address_similarity(columns: Columns, rows_a: np.ndarray, rows_b: np.ndarray
         # A line that is only a number ("28": the street left out) is a subset of any line with
         # that number, which the token-set ratio scores 1; but nothing says the street is the
         # same: no street to compare, as if missing.
-        numbers_only = _numbers_only(columns)
-        scores[numbers_only[codes_a[todo]] | numbers_only[codes_b[todo]]] = np.nan
+        scores[_numbers_only(columns, codes_a[todo]) | _numbers_only(columns, codes_b[todo])] = np.nan
         unsure = np.flatnonzero((scores < 0.9) & (scores >= 0.3))
         if unsure.size:
             joined = columns.cache.get("street_joined")

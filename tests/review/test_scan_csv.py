@@ -99,3 +99,36 @@ def test_it_writes_text_ids_a_spreadsheet_would_run_as_inert_text(tmp_path):
     call_command("scan_csv", str(source), "--out", str(out))
     rows = list(csv.DictReader(out.open()))
     assert [(row["id_a"], row["id_b"]) for row in rows] == [("'-5", "'=5")]
+
+
+@pytest.mark.parametrize("form", ["compact", "full"])
+def test_the_bulk_writer_writes_what_the_csv_module_writes(tmp_path, form):
+    """scan_csv writes its rows in one join; the file must be the csv module's, quoting included."""
+    from mergeassist.matching import find_duplicates
+    from mergeassist.matching.csvio import write_pairs_csv, write_result_csv
+    from mergeassist.matching.records import Record
+
+    def person(crm_id: str, **values: str) -> Record:
+        base = {"name_first": "Ann", "name_last": "Lee", "email": "ann.lee@example.com", "phone": "555-201-3344"}
+        return Record(crm_id, **{**base, **values})
+
+    result = find_duplicates([
+        person("a,1"), person('b"2', name_first="Anne"), person("c\n3", email="ann.lee+x@example.com"),
+        person("=4"), person("5", company_name='Lee, "Ann" & Co'), person("6", company_name='Lee, "Ann" & Co'),
+    ])  # fmt: skip
+    assert len(result.pairs) >= 5
+    bulk, one_by_one = tmp_path / "bulk.csv", tmp_path / "rows.csv"
+    write_result_csv(bulk, result, explanation=form)
+    write_pairs_csv(one_by_one, result.explained_pairs(), explanation=form)
+    assert bulk.read_bytes() == one_by_one.read_bytes()
+
+
+def test_called_from_another_process_it_leaves_that_process_as_it_found_it(tmp_path):
+    """Only `manage.py scan_csv` on the command line owns its process (collector paused, heap
+    frozen for the exit); call_command from a worker or a test must not change the caller."""
+    import gc
+
+    frozen_before = gc.get_freeze_count()
+    call_command("scan_csv", str(write(tmp_path, HEADER + "".join(ROWS))), "--out", str(tmp_path / "pairs.csv"))
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == frozen_before

@@ -23,13 +23,22 @@ class Command(BaseCommand):
             "--progress", action="store_true", help="show progress even when stderr is not a terminal"
         )
 
+    # True when run from the command line (manage.py scan), where the process is the command's.
+    own_process = False
+
+    def run_from_argv(self, argv: list[str]) -> None:
+        self.own_process = True
+        super().run_from_argv(argv)
+
     def handle(self, *, full: bool, progress: bool, **options: object) -> None:
         self._show = progress or sys.stderr.isatty()
         self._stage, self._stage_started, self._last_shown = "", time.perf_counter(), 0.0
         try:
-            # This process exists to scan: the engine may pause the collector, trim the heap and
-            # fork its normalising helper (see mergeassist.matching.find_duplicates_in_columns).
-            scan = do_scan(full=full, big_run=True, on_progress=self._progress)
+            # From the command line this process exists to scan: the engine may pause the
+            # collector, trim the heap and fork its normalising helper (see
+            # mergeassist.matching.find_duplicates_in_columns). Called from another process
+            # (call_command in a worker or a test), it leaves that one alone.
+            scan = do_scan(full=full, big_run=self.own_process, on_progress=self._progress)
         except ScanAlreadyRunning as refused:
             raise CommandError(str(refused)) from None
         self.stdout.write(

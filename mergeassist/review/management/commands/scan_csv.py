@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 import time
 from pathlib import Path
@@ -34,6 +35,13 @@ class Command(BaseCommand):
             help="compact: 'field similarity points' per row that counts; full: the pair screen's JSON rows",
         )
 
+    # True when run from the command line (manage.py scan_csv), where the process is the command's.
+    own_process = False
+
+    def run_from_argv(self, argv: list[str]) -> None:
+        self.own_process = True
+        super().run_from_argv(argv)
+
     def handle(self, *, input: Path, out: Path, explain: str, **options: object) -> None:
         if not input.is_file():
             raise CommandError(f"No such file: {input}")
@@ -47,9 +55,14 @@ class Command(BaseCommand):
         if not ids:
             raise CommandError(f"{input} has no usable rows.")
         self._progress(f"read {len(ids):,} records in {time.perf_counter() - started:.1f} s; matching")
-        # This process exists to run the engine: let it pause the collector, trim the heap and
-        # fork its normalising helper (see find_duplicates_in_columns).
-        result = find_duplicates_in_columns(ids, fields, match_config(), big_run=True)
+        # From the command line this process exists to run the engine: let it pause the
+        # collector, trim the heap and fork its normalising helper (see find_duplicates_in_columns).
+        # Called from another process (call_command in a worker or a test), leave that one alone.
+        result = find_duplicates_in_columns(ids, fields, match_config(), big_run=self.own_process)
+        if self.own_process:
+            # What is left is writing the file and exiting: the collector need not walk the
+            # records and the result again (while writing, and once more at exit).
+            gc.freeze()
         self._progress(f"matched in {result.stats['total_s']:.1f} s; writing {len(result.scores):,} pairs")
         written = write_result_csv(out, result, explanation=explain)
         matches = int(result.is_match.sum())
