@@ -7,6 +7,7 @@ Equal codes are 1.0 without looking at the strings; only unequal, present pairs 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -395,8 +396,25 @@ def _numbers_only(columns: Columns, codes: np.ndarray) -> np.ndarray:
     unknown = wanted[known[wanted] < 0]
     if unknown.size:
         lines = columns.street.vocab[unknown].tolist()
-        known[unknown] = [bool(line) and all(word[:1].isdigit() for word in line.split(" ")) for line in lines]
+        known[unknown] = [_NUMBERS_ONLY(line) is not None for line in lines]
     return known[codes] == 1
+
+
+# Words separated by single spaces, each starting with a digit ("12", "12 3", "4a 5"): what
+# `all(word[:1].isdigit() for word in line.split(" "))` says of a non-empty line, in one call.
+_NUMBERS_ONLY = re.compile(r"\d\S*(?: \d\S*)*").fullmatch
+
+
+def _street_joined(columns: Columns, codes: np.ndarray) -> np.ndarray:
+    """Per street code asked about: the line with its spaces removed, remembered as for _numbers_only."""
+    joined = columns.cache.get("street_joined")
+    if joined is None:
+        joined = columns.cache["street_joined"] = np.full(len(columns.street.vocab), None, dtype=object)
+    wanted = np.unique(codes)
+    unknown = wanted[joined[wanted] == None]  # noqa: E711 (element-wise, on an object array)
+    if unknown.size:
+        joined[unknown] = [line.replace(" ", "") for line in columns.street.vocab[unknown].tolist()]
+    return joined
 
 
 def _address_similarity(columns: Columns, rows_a: np.ndarray, rows_b: np.ndarray) -> np.ndarray:
@@ -426,10 +444,8 @@ def _address_similarity(columns: Columns, rows_a: np.ndarray, rows_b: np.ndarray
         scores[_numbers_only(columns, codes_a[todo]) | _numbers_only(columns, codes_b[todo])] = np.nan
         unsure = np.flatnonzero((scores < 0.9) & (scores >= 0.3))
         if unsure.size:
-            joined = columns.cache.get("street_joined")
-            if joined is None:
-                joined = columns.cache["street_joined"] = np.array([value.replace(" ", "") for value in street.vocab], dtype=object)
             picked = todo[unsure]
+            joined = _street_joined(columns, np.concatenate([codes_a[picked], codes_b[picked]]))
             squeezed = _cpdist_codes(joined, codes_a[picked], joined, codes_b[picked], Indel.normalized_similarity)
             scores[unsure] = np.maximum(scores[unsure], squeezed)
         similarity[todo] = np.where(slip[todo], np.minimum(scores, HOUSE_NUMBER_SLIP_CAP), scores)
