@@ -83,8 +83,12 @@ def _read_clean_columns(path: str | Path, header: list[str]) -> tuple[list[str],
         return None
 
     def coded(column: str) -> CodedValues:
-        encoded = table.column(column).combine_chunks().dictionary_encode()
-        values = [value.strip() or None for value in encoded.dictionary.to_pylist()]
+        # Trimmed by Arrow before encoding, of what the row reader's strip() removes, so the one
+        # blank left in the dictionary is the missing value.
+        encoded = pc.utf8_trim(table.column(column).combine_chunks(), characters=PYTHON_WHITESPACE).dictionary_encode()
+        values: list[str | None] = encoded.dictionary.to_pylist()
+        if "" in values:
+            values[values.index("")] = None
         return CodedValues(encoded.indices.to_numpy(zero_copy_only=False), values)
 
     # Arrow lets go of the GIL while it hashes a column, so columns are encoded side by side.
@@ -96,6 +100,13 @@ def _read_clean_columns(path: str | Path, header: list[str]) -> tuple[list[str],
     pa.default_memory_pool().release_unused()
     return ids, fields
 
+
+# What str.strip() removes (every character whose isspace() is true), for Arrow's trim: its own
+# whitespace set is Unicode's, which leaves out the separators \x1c-\x1f.
+PYTHON_WHITESPACE = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
+    "\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
 
 # Ids already in their canonical form and short enough for int64: the usual export.
 _PLAIN_NUMERIC_ID = r"^[1-9][0-9]{0,17}$"

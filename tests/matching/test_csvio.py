@@ -68,7 +68,7 @@ def test_a_clean_file_is_read_column_wise_as_the_row_reader_reads_it(tmp_path: P
         "1,  Ann ,ann.lee@gmail.com,second@x.com,blue,Lee\n"
         "\n"
         '¹,"Bob\nby",,x,red," "\n'
-        "12,Ann,ann.lee@gmail.com,,,\n"
+        "12,Ann,ann.lee@gmail.com,,,\x1fNg\xa0\n"  # separators str.strip() removes and Unicode's trim does not
         "041x,Cy,\"c,y@x.com\",,,Lee\n",
         encoding="utf-8",
     )
@@ -80,7 +80,7 @@ def test_a_clean_file_is_read_column_wise_as_the_row_reader_reads_it(tmp_path: P
     assert ids == ["1", "¹", "12", "041x"]
     assert _decoded(fields) == {
         "name_first": ["Ann", "Bob\nby", "Ann", "Cy"],
-        "name_last": ["Lee", None, None, "Lee"],
+        "name_last": ["Lee", None, "Ng", "Lee"],
         "email": ["ann.lee@gmail.com", None, "ann.lee@gmail.com", "c,y@x.com"],
     }
 

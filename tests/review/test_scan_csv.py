@@ -132,3 +132,11 @@ def test_called_from_another_process_it_leaves_that_process_as_it_found_it(tmp_p
     call_command("scan_csv", str(write(tmp_path, HEADER + "".join(ROWS))), "--out", str(tmp_path / "pairs.csv"))
     assert gc.isenabled()
     assert gc.get_freeze_count() == frozen_before
+
+
+def test_the_arrow_reader_trims_what_str_strip_trims():
+    import sys
+
+    from mergeassist.matching.csvio import PYTHON_WHITESPACE
+
+    assert PYTHON_WHITESPACE == "".join(ch for ch in map(chr, range(sys.maxunicode + 1)) if ch.isspace())
