@@ -7,7 +7,7 @@ import gc
 import json
 import os
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -173,27 +173,32 @@ class _CodedRow:
 
     def compact_texts(self, name: str) -> np.ndarray:
         """`"; " + _compact_row(...)` per pair ("" for a row the compact form leaves out)."""
-        points, notes = len(self.points), len(self.notes)
-        combined = (self.similarity_codes * points + self.point_codes) * notes + self.note_codes
-        distinct, inverse = np.unique(combined, return_inverse=True)
-        texts = []
-        for code in distinct.tolist():
-            similarity, point, note = self._values_of(code, points, notes)
-            text = _compact_row(name, similarity, point, note)
-            texts.append(f"; {text}" if text else "")
-        return np.array(texts, dtype=object)[inverse.reshape(-1)]
+
+        def text(similarity: float | None, point: float | None, note: str) -> str:
+            compact = _compact_row(name, similarity, point, note)
+            return f"; {compact}" if compact else ""
+
+        texts, inverse = self._per_distinct(text)
+        return np.array(texts, dtype=object)[inverse]
 
     def json_tails(self, weight: float) -> list[str]:
         """`, "similarity": …, "weight": …, "points": …, "note": …}` per pair, as json.dumps
         writes it."""
+
+        def tail(similarity: float | None, point: float | None, note: str) -> str:
+            return ", " + json.dumps({"similarity": similarity, "weight": weight, "points": point, "note": note})[1:]
+
+        texts, inverse = self._per_distinct(tail)
+        return _gather(texts, inverse)
+
+    def _per_distinct(self, render: Callable[[float | None, float | None, str], str]) -> tuple[list[str], np.ndarray]:
+        """`render(similarity, points, note)` once per distinct combination among the pairs, and
+        each pair's index into those texts."""
         points, notes = len(self.points), len(self.notes)
         combined = (self.similarity_codes * points + self.point_codes) * notes + self.note_codes
         distinct, inverse = np.unique(combined, return_inverse=True)
-        texts = []
-        for code in distinct.tolist():
-            similarity, point, note = self._values_of(code, points, notes)
-            texts.append(", " + json.dumps({"similarity": similarity, "weight": weight, "points": point, "note": note})[1:])
-        return _gather(texts, inverse.reshape(-1))
+        texts = [render(*self._values_of(code, points, notes)) for code in distinct.tolist()]
+        return texts, inverse.reshape(-1)
 
     def _values_of(self, combined: int, points: int, notes: int) -> tuple[float | None, float | None, str]:
         """The (similarity, points, note) a combined code stands for."""
