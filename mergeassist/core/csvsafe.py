@@ -23,5 +23,11 @@ def neutralise_cell(value: object) -> object:
     return value
 
 
+def neutralise_texts(values: Iterable[str]) -> list[str]:
+    """`neutralise_cell` for a column of text, in one comprehension (a function call per value
+    cost a tenth of scan_csv's write at a million pairs)."""
+    return [("'" + value) if value.startswith(FORMULA_TRIGGERS) else value for value in values]
+
+
 def neutralise_row(row: Iterable[object]) -> list[object]:
     return [neutralise_cell(value) for value in row]

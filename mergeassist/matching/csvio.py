@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from mergeassist.core.csvsafe import FORMULA_TRIGGERS, neutralise_cell, neutralise_row
+from mergeassist.core.csvsafe import neutralise_cell, neutralise_row, neutralise_texts
 from mergeassist.crm.ids import parse_crm_id
 
 from .columns import CodedValues, RawValues
@@ -239,10 +239,9 @@ def write_result_csv(path: str | Path, result: MatchResult, explanation: str = "
     with open(path, "w", newline="", encoding="utf-8") as handle, ThreadPoolExecutor(2) as pool:
         csv.writer(handle).writerow(OUTPUT_COLUMNS)
         for indexes, texts in zip(chunks, pool.map(explained, chunks)):
-            # Ids may be text ("-5", "=A1" are ids a CRM can have): made inert as write_pairs_csv
-            # does (inline: a function call per id cost a tenth of the write at 1M).
-            firsts = [("'" + v) if v.startswith(FORMULA_TRIGGERS) else v for v in map(ids.__getitem__, result.rows_a[indexes].tolist())]
-            seconds = [("'" + v) if v.startswith(FORMULA_TRIGGERS) else v for v in map(ids.__getitem__, result.rows_b[indexes].tolist())]
+            # Ids may be text ("-5", "=A1" are ids a CRM can have): made inert as write_pairs_csv does.
+            firsts = neutralise_texts(map(ids.__getitem__, result.rows_a[indexes].tolist()))
+            seconds = neutralise_texts(map(ids.__getitem__, result.rows_b[indexes].tolist()))
             scores = [f"{score:.1f}" for score in result.scores[indexes].tolist()]
             matches = ["true" if match else "false" for match in result.is_match[indexes].tolist()]
             handle.write(_csv_lines([firsts, seconds, scores, matches, texts]))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mergeassist.core.csvsafe import neutralise_cell
+from mergeassist.core.csvsafe import neutralise_cell, neutralise_texts
 from mergeassist.matching import find_duplicates, read_records_csv, write_pairs_csv
 
 
@@ -30,6 +30,8 @@ from mergeassist.matching import find_duplicates, read_records_csv, write_pairs_
 )
 def test_it_neutralises_only_what_a_spreadsheet_would_run(value, expected):
     assert neutralise_cell(value) == expected
+    if isinstance(value, str):  # the column form follows the same rule
+        assert neutralise_texts([value, "plain"]) == [expected, "plain"]
 
 
 def test_scan_csv_writes_formula_like_ids_as_text(tmp_path: Path):

@@ -5,13 +5,14 @@ from __future__ import annotations
 import sys
 import time
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from mergeassist.core.commands import EngineCommand
 from mergeassist.review.management.commands.scan_csv import engine_summary
 from mergeassist.review.scan import ScanAlreadyRunning, do_scan
 
 
-class Command(BaseCommand):
+class Command(EngineCommand):
     help = (
         "Scan the local customer snapshot for duplicates and refresh the review queue (incremental "
         "when only some customers changed since the last scan; --full to compare everyone again)."
@@ -22,13 +23,6 @@ class Command(BaseCommand):
         parser.add_argument(
             "--progress", action="store_true", help="show progress even when stderr is not a terminal"
         )
-
-    # True when run from the command line (manage.py scan), where the process is the command's.
-    own_process = False
-
-    def run_from_argv(self, argv: list[str]) -> None:
-        self.own_process = True
-        super().run_from_argv(argv)
 
     def handle(self, *, full: bool, progress: bool, **options: object) -> None:
         self._show = progress or sys.stderr.isatty()

@@ -7,8 +7,9 @@ import sys
 import time
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from mergeassist.core.commands import EngineCommand
 from mergeassist.matching import find_duplicates_in_columns, read_columns_csv
 from mergeassist.matching.csvio import EXPLANATION_FORMS, write_result_csv
 from mergeassist.review.scan import match_config
@@ -20,7 +21,7 @@ def engine_summary(stats: dict) -> str:
     return f"engine: {stats['total_s']:.1f} s ({stages}); {stats['candidate_pairs']:,} candidate pairs"
 
 
-class Command(BaseCommand):
+class Command(EngineCommand):
     help = (
         "Find duplicates in a CSV of customers (id,name_first,name_last,email,phone,company_name,"
         "address1,address2,city,state,zip,country) and write id_a,id_b,score,is_match,explanation "
@@ -34,13 +35,6 @@ class Command(BaseCommand):
             "--explain", choices=EXPLANATION_FORMS, default="compact",
             help="compact: 'field similarity points' per row that counts; full: the pair screen's JSON rows",
         )
-
-    # True when run from the command line (manage.py scan_csv), where the process is the command's.
-    own_process = False
-
-    def run_from_argv(self, argv: list[str]) -> None:
-        self.own_process = True
-        super().run_from_argv(argv)
 
     def handle(self, *, input: Path, out: Path, explain: str, **options: object) -> None:
         if not input.is_file():
