@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from mergeassist.core.csvsafe import neutralise_cell, neutralise_row, neutralise_texts
+from mergeassist.core.csvsafe import neutralise_row, neutralise_texts
 from mergeassist.crm.ids import parse_crm_id
 
 from .columns import CodedValues, RawValues

@@ -39,8 +39,9 @@ def _row(row: QueueRow, review_href: str, cluster_url: Callable[[int], str]) -> 
     if row.skipped:
         badges += ' <span class="badge">skipped by you</span>'
     a, b = row.customer_a, row.customer_b
+    skipped_class = ' class="skipped"' if row.skipped else ""
     return (
-        f'<tr id="queue-pair-{row.pair_id}"{' class="skipped"' if row.skipped else ""}>'
+        f'<tr id="queue-pair-{row.pair_id}"{skipped_class}>'
         f'<td class="num score">{_whole_number(row.score)}</td><td>{_customer_cell(a)}</td><td>{_customer_cell(b)}</td>'
         f"<td>{badges}</td>"
         f'<td><a class="button" href="{escape(review_href)}" aria-label="Review {escape(crm_plain(a.name))} and '
